@@ -1,0 +1,90 @@
+//! Link fixes that tch's own build script applies only to its examples (cargo:rustc-link-arg does
+//! not propagate to dependents; tch-rs issues #980, #907), a libtorch version check (torch-sys does
+//! none when LIBTORCH points at a pip wheel), and build provenance for result files.
+use std::{env, fs, path::Path, path::PathBuf, process::Command};
+
+const EXPECTED_TORCH: &str = "2.11.";
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=TCH_LINK_CUDA");
+    println!("cargo:rerun-if-changed=build.rs");
+    let lib = PathBuf::from(
+        env::var_os("DEP_TCH_LIBTORCH_LIB").expect("torch-sys must be a direct dependency"),
+    );
+
+    // 1. rpath: binaries, tests and benches run without LD_LIBRARY_PATH.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+
+    // 2. Keep libtorch.so (-> libtorch_cuda.so) as DT_NEEDED; otherwise --as-needed drops it and
+    //    Cuda::is_available() is always false. Auto: only when the CUDA wheels sit next to torch.
+    let cuda_wheels =
+        lib.join("libtorch_cuda.so").exists() && lib.join("../../nvidia/cudnn/lib").exists();
+    let link_cuda = match env::var("TCH_LINK_CUDA").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => cuda_wheels,
+    };
+    if link_cuda {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch");
+    }
+    println!("cargo:rustc-env=MMSR_CUDA_LINKED={link_cuda}");
+
+    // 3. libtorch version (the pip wheel ships torch/version.py next to torch/lib).
+    let version_py = lib.join("../version.py");
+    println!("cargo:rerun-if-changed={}", version_py.display());
+    let torch_version = fs::read_to_string(&version_py)
+        .ok()
+        .and_then(|text| parse_torch_version(&text))
+        .unwrap_or_else(|| "unknown".to_string());
+    if torch_version != "unknown" && !torch_version.starts_with(EXPECTED_TORCH) {
+        panic!(
+            "libtorch {torch_version} found at {}, but tch 0.24 needs torch {EXPECTED_TORCH}x; \
+             run ci/setup-libtorch.sh (it installs torch==2.11.0 into .torch)",
+            lib.display()
+        );
+    }
+    println!("cargo:rustc-env=MMSR_TORCH_VERSION={torch_version}");
+
+    // 4. Git commit for provenance (absent outside a checkout).
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    for watched in [".git/HEAD", ".git/index"] {
+        if manifest_dir.join(watched).exists() {
+            println!("cargo:rerun-if-changed={watched}");
+        }
+    }
+    println!(
+        "cargo:rustc-env=MMSR_GIT_COMMIT={}",
+        git_commit(&manifest_dir)
+    );
+}
+
+fn parse_torch_version(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("__version__ = "))
+        .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+}
+
+fn git_commit(dir: &Path) -> String {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(commit) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{commit}-dirty")
+            } else {
+                commit
+            }
+        }
+        None => "unknown".to_string(),
+    }
+}

@@ -1,0 +1,133 @@
+//! Command-line interface: one file per subcommand; each turns raw flags into resolved settings
+//! and calls the library. No modelling logic lives here.
+
+mod evaluate;
+mod list;
+mod prepare;
+mod run;
+mod run_all;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{apply_override, ExperimentConfig, Protocol};
+use crate::device::DeviceChoice;
+use crate::experiment::Workspace;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mmsr-bench",
+    version,
+    about = "Benchmark harness for graph-based multimodal sequential recommendation (MMSR / HAN-GNN and baselines)"
+)]
+pub struct Cli {
+    /// Directory of raw downloads and prepared datasets.
+    #[arg(long, global = true, env = "MMSR_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Directory where result files and summaries are written.
+    #[arg(
+        long,
+        global = true,
+        env = "MMSR_RESULTS_DIR",
+        default_value = "results"
+    )]
+    pub results_dir: PathBuf,
+    /// No progress bars or per-epoch lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train and evaluate one model on one dataset with one seed.
+    Run(run::RunArgs),
+    /// Run a matrix of models × datasets × seeds and print mean ± std over seeds.
+    RunAll(run_all::RunAllArgs),
+    /// Compute HR/NDCG/MRR@K from a file of scores or ranks (the evaluator contract).
+    Evaluate(evaluate::EvaluateArgs),
+    /// Prepare a dataset (filter, ids, split) and store it under <data-dir>/prepared/<name>.
+    Prepare(prepare::PrepareArgs),
+    /// List the datasets and whether they are prepared.
+    Datasets,
+    /// List the models.
+    Models,
+}
+
+/// Flags shared by `run` and `run-all`.
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// YAML experiment file (models, datasets, seeds, train, eval, synthetic sections).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N (auto = CUDA when available).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Upper bound on training epochs (early stopping may end sooner).
+    #[arg(long)]
+    pub max_epochs: Option<usize>,
+    /// `validation` (select on validation, test once) or `official` (also report the original
+    /// code's best-over-epochs-on-test numbers, labelled).
+    #[arg(long, value_enum)]
+    pub protocol: Option<Protocol>,
+    /// Override any setting: KEY=VALUE with a dotted key, e.g. train.batch_size=64 or model.dropout=0.3.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Run again even if a result with the same run id exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ExperimentArgs {
+    /// Base config (file or `fallback`) with the flags applied, `--set` last.
+    fn resolve(
+        &self,
+        fallback: ExperimentConfig,
+        apply: impl FnOnce(&mut ExperimentConfig),
+    ) -> Result<(ExperimentConfig, DeviceChoice)> {
+        let mut config = match &self.config {
+            Some(path) => ExperimentConfig::from_file(path)?,
+            None => fallback,
+        };
+        apply(&mut config);
+        if let Some(epochs) = self.max_epochs {
+            config.train.max_epochs = epochs;
+        }
+        if let Some(protocol) = self.protocol {
+            config.train.protocol = protocol;
+        }
+        if let Some(device) = &self.device {
+            config.device = Some(device.clone());
+        }
+        for assignment in &self.overrides {
+            config = apply_override(&config, assignment)?;
+        }
+        let device: DeviceChoice = config.device.as_deref().unwrap_or("auto").parse()?;
+        Ok((config, device))
+    }
+
+    fn workspace(&self, cli: &Cli) -> Workspace {
+        Workspace {
+            data_dir: cli.data_dir.clone(),
+            results_dir: cli.results_dir.clone(),
+            verbose: !cli.quiet,
+            force: self.force,
+        }
+    }
+}
+
+/// Runs the parsed command; `Ok(code)` for normal ends (including failed checks).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Run(args) => run::execute(&cli, args),
+        Command::RunAll(args) => run_all::execute(&cli, args),
+        Command::Evaluate(args) => evaluate::execute(args),
+        Command::Prepare(args) => prepare::execute(&cli, args),
+        Command::Datasets => list::datasets(&cli),
+        Command::Models => list::models(),
+    }
+}

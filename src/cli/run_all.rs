@@ -1,0 +1,110 @@
+//! `mmsr-bench run-all`: a matrix of runs with resume, then mean ± std over seeds.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::config::{ExperimentConfig, ModelSpec};
+use crate::experiment::{self, DatasetCache, RunStatus};
+use crate::report::result::write_atomically;
+use crate::report::table;
+
+use super::{Cli, ExperimentArgs};
+
+/// The main job when no --config is given (also in baselines/default-experiment.yaml).
+const DEFAULT_EXPERIMENT: &str = include_str!("../../baselines/default-experiment.yaml");
+
+#[derive(Debug, Args)]
+pub struct RunAllArgs {
+    /// Comma-separated model names (replaces the config's list).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Comma-separated dataset names.
+    #[arg(long, value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Comma-separated seeds.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
+}
+
+pub fn default_experiment() -> ExperimentConfig {
+    ExperimentConfig::from_yaml(
+        DEFAULT_EXPERIMENT,
+        "baselines/default-experiment.yaml".as_ref(),
+    )
+    .expect("the embedded default experiment is valid")
+}
+
+pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
+    let (config, device) = args.experiment.resolve(default_experiment(), |c| {
+        if !args.models.is_empty() {
+            c.models = args.models.iter().map(|m| ModelSpec::named(m)).collect();
+        }
+        if !args.datasets.is_empty() {
+            c.datasets = args.datasets.clone();
+        }
+        if !args.seeds.is_empty() {
+            c.seeds = args.seeds.clone();
+        }
+    })?;
+    let workspace = args.experiment.workspace(cli);
+    experiment::check_names(&config, &workspace)?;
+    let requests = experiment::expand(&config, device);
+    let mut cache = DatasetCache::default();
+    let mut results = Vec::with_capacity(requests.len());
+    for (i, request) in requests.iter().enumerate() {
+        let label = format!(
+            "[{}/{}] {} on {}, seed {}",
+            i + 1,
+            requests.len(),
+            request.model.name,
+            request.dataset,
+            request.seed
+        );
+        if workspace.verbose {
+            eprintln!("{label} ...");
+        }
+        let status = experiment::run_one(request, &config, &workspace, &mut cache)
+            .with_context(|| label.clone())?;
+        let selection = (config.train.selection_metric, config.train.selection_k);
+        let test = status
+            .result()
+            .test
+            .get(selection.0, selection.1)
+            .unwrap_or(f64::NAN);
+        let how = match status {
+            RunStatus::Completed(..) => "done",
+            RunStatus::Reused(..) => "reused stored result",
+        };
+        eprintln!(
+            "{label}: {how}, test {}@{} = {:.4} ({})",
+            selection.0.label(),
+            selection.1,
+            test,
+            status.path().display()
+        );
+        results.push(status.result().clone());
+    }
+    let rows = table::summarize(&results);
+    println!(
+        "Test metrics, mean ± std over seeds (model selection on validation {}@{}):",
+        config.train.selection_metric.label(),
+        config.train.selection_k
+    );
+    println!("{}", table::summary_table(&rows, false));
+    let markdown = format!("{}\n", table::summary_table(&rows, true));
+    write_atomically(
+        &workspace.results_dir.join("summary.md"),
+        markdown.as_bytes(),
+    )?;
+    let json = serde_json::to_vec_pretty(&rows)?;
+    write_atomically(&workspace.results_dir.join("summary.json"), &json)?;
+    println!(
+        "summary written to {}",
+        workspace.results_dir.join("summary.{md,json}").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

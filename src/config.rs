@@ -1,0 +1,350 @@
+//! Experiment configuration: YAML files (typed, unknown fields rejected) plus command-line
+//! overrides, resolved into one [`RunConfig`] per run. The resolved config is stored in every
+//! result file and hashed into its run id.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::synthetic::SyntheticConfig;
+use crate::eval::metrics::{Metric, DEFAULT_KS};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// serde_norway's message names the field and carries "at line L column C".
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{origin}: model {model:?}: {message}")]
+    ModelParams {
+        origin: String,
+        model: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which numbers a run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Select the epoch on validation NDCG@20; evaluate test once at that epoch.
+    Validation,
+    /// Additionally report the official best-over-epochs-on-test numbers (labelled as such).
+    Official,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a new best validation score.
+    pub patience: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// StepLR as in the official code: multiply the rate by `lr_gamma` every `lr_step` epochs.
+    pub lr_step: usize,
+    pub lr_gamma: f64,
+    pub protocol: Protocol,
+    /// Selection criterion (spec §1.3: validation NDCG@20).
+    pub selection_metric: Metric,
+    pub selection_k: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            max_epochs: 100,
+            patience: 8,
+            batch_size: 128,
+            learning_rate: 0.002,
+            weight_decay: 0.0,
+            lr_step: 40,
+            lr_gamma: 1e-4,
+            protocol: Protocol::Validation,
+            selection_metric: Metric::Ndcg,
+            selection_k: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    pub ks: Vec<usize>,
+    /// Samples per evaluation batch (does not change the numbers, only speed and memory).
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            ks: DEFAULT_KS.to_vec(),
+            batch_size: 256,
+        }
+    }
+}
+
+/// A model name plus its parameters; written `pop` or `{name: han-gnn, dropout: 0.3}` in YAML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ModelSpecRepr", into = "ModelSpecRepr")]
+pub struct ModelSpec {
+    pub name: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ModelSpec {
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            params: serde_json::Map::new(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ModelSpecRepr {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(flatten)]
+        params: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+impl From<ModelSpecRepr> for ModelSpec {
+    fn from(repr: ModelSpecRepr) -> Self {
+        match repr {
+            ModelSpecRepr::Name(name) => ModelSpec::named(&name),
+            ModelSpecRepr::Full { name, params } => ModelSpec { name, params },
+        }
+    }
+}
+
+impl From<ModelSpec> for ModelSpecRepr {
+    fn from(spec: ModelSpec) -> Self {
+        ModelSpecRepr::Full {
+            name: spec.name,
+            params: spec.params,
+        }
+    }
+}
+
+/// An experiment file: a matrix of models × datasets × seeds with shared settings. A single
+/// `run` is the 1 × 1 × 1 case. Every section is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    pub models: Vec<ModelSpec>,
+    pub datasets: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub device: Option<String>,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+    /// Generator settings of the embedded `synthetic` dataset.
+    pub synthetic: SyntheticConfig,
+}
+
+impl ExperimentConfig {
+    /// Reads and type-checks a YAML experiment file; errors name the file, field and line.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text, path)
+    }
+
+    pub fn from_yaml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_norway::from_str(text).map_err(|e| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Rejects settings no run could use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.train.batch_size == 0 || self.eval.batch_size == 0 {
+            return invalid("batch sizes must be at least 1".into());
+        }
+        if self.eval.ks.iter().any(|&k| k == 0) || self.eval.ks.is_empty() {
+            return invalid("eval.ks must be a non-empty list of positive cut-offs".into());
+        }
+        if !self.eval.ks.contains(&self.train.selection_k) {
+            return invalid(format!(
+                "train.selection_k = {} must be one of eval.ks {:?}",
+                self.train.selection_k, self.eval.ks
+            ));
+        }
+        if !(self.train.learning_rate > 0.0) {
+            return invalid("train.learning_rate must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Applies a `--set key=value` override (value in YAML syntax) to an experiment. Keys are dotted
+/// paths into the file's structure (`train.max_epochs=5`); `model.<param>=v` sets a parameter of
+/// every model of the experiment.
+pub fn apply_override(
+    config: &ExperimentConfig,
+    assignment: &str,
+) -> Result<ExperimentConfig, ConfigError> {
+    let origin = format!("--set {assignment}");
+    let invalid = |m: &str| ConfigError::Invalid(format!("{origin}: {m}"));
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| invalid("expected KEY=VALUE"))?;
+    let path: Vec<&str> = key.trim().split('.').collect();
+    if path.iter().any(|p| p.is_empty()) {
+        return Err(invalid("empty key component"));
+    }
+    let value: serde_norway::Value = serde_norway::from_str(value)
+        .map_err(|e| invalid(&format!("value is not valid YAML: {e}")))?;
+    let mut config = config.clone();
+    if path[0] == "model" {
+        let [_, param] = path[..] else {
+            return Err(invalid("use model.<parameter>=<value>"));
+        };
+        if config.models.is_empty() {
+            return Err(invalid("no model is selected yet to set a parameter on"));
+        }
+        let json = serde_json::to_value(&value).map_err(|e| invalid(&e.to_string()))?;
+        for spec in &mut config.models {
+            spec.params.insert(param.to_string(), json.clone());
+        }
+        return Ok(config);
+    }
+    let mut tree = serde_norway::to_value(&config).expect("config serialises");
+    let mut node = &mut tree;
+    for (depth, part) in path.iter().enumerate() {
+        let mapping = node
+            .as_mapping_mut()
+            .ok_or_else(|| invalid(&format!("{} is not a section", path[..depth].join("."))))?;
+        let key = serde_norway::Value::String(part.to_string());
+        if depth + 1 == path.len() {
+            mapping.insert(key, value.clone());
+            break;
+        }
+        node = mapping
+            .entry(key)
+            .or_insert_with(|| serde_norway::Value::Mapping(Default::default()));
+    }
+    serde_norway::from_value(tree).map_err(|e| ConfigError::Yaml {
+        path: PathBuf::from(origin),
+        message: e.to_string(),
+    })
+}
+
+/// Everything that determines one run's numbers (besides the data, identified by its hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub model: String,
+    /// The model's parameters with every default filled in.
+    pub model_params: serde_json::Value,
+    pub dataset: String,
+    pub seed: u64,
+    /// Resolved device ("cpu", "cuda:0"), never "auto".
+    pub device: String,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_file() {
+        let yaml = "models:\n  - pop\n  - {name: han-gnn, dropout: 0.3}\ndatasets: [synthetic]\nseeds: [1, 2]\ntrain:\n  max_epochs: 5\n";
+        let c = ExperimentConfig::from_yaml(yaml, Path::new("m.yaml")).unwrap();
+        assert_eq!(c.models[0], ModelSpec::named("pop"));
+        assert_eq!(c.models[1].name, "han-gnn");
+        assert_eq!(c.models[1].params["dropout"], serde_json::json!(0.3));
+        assert_eq!(c.seeds, vec![1, 2]);
+        assert_eq!(c.train.max_epochs, 5);
+        assert_eq!(c.train.batch_size, 128);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn malformed_yaml_names_file_line_and_field() {
+        let e = ExperimentConfig::from_yaml(
+            "seeds: [1]\ntrain:\n  max_epoch: 5\n",
+            Path::new("bad.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("bad.yaml: train: unknown field `max_epoch`"),
+            "{e}"
+        );
+        assert!(e.contains("line 3"), "{e}");
+        let e = ExperimentConfig::from_yaml("seeds: [1, x]\n", Path::new("bad.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seeds[1]") && e.contains("line 1"), "{e}");
+        let e = ExperimentConfig::from_yaml("models: [pop\n", Path::new("bad.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bad.yaml: ") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn overrides_set_typed_fields_and_reject_unknown_ones() {
+        let base = ExperimentConfig {
+            models: vec![ModelSpec::named("pop")],
+            ..ExperimentConfig::default()
+        };
+        let c = apply_override(&base, "train.max_epochs=3").unwrap();
+        assert_eq!(c.train.max_epochs, 3);
+        let c = apply_override(&c, "eval.ks=[1, 20]").unwrap();
+        assert_eq!(c.eval.ks, vec![1, 20]);
+        let c = apply_override(&c, "model.dropout=0.25").unwrap();
+        assert_eq!(c.models[0].params["dropout"], serde_json::json!(0.25));
+        let e = apply_override(&base, "train.max_epoch=3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--set train.max_epoch=3") && e.contains("unknown field `max_epoch`"),
+            "{e}"
+        );
+        let e = apply_override(&base, "train.max_epochs=many")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_epochs") && e.contains("invalid type"),
+            "{e}"
+        );
+        assert!(apply_override(&base, "noequals")
+            .unwrap_err()
+            .to_string()
+            .contains("expected KEY=VALUE"));
+    }
+
+    #[test]
+    fn validation_rejects_unusable_settings() {
+        let mut c = ExperimentConfig::default();
+        c.validate().unwrap();
+        c.train.selection_k = 7;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("selection_k = 7"));
+    }
+}

@@ -1,0 +1,159 @@
+//! A prepared dataset: ids, full histories, the fixed splits and optional item side information.
+
+use serde::{Deserialize, Serialize};
+
+use super::log::InteractionDataset;
+use super::split::{split_sequences, SplitConfig, Splits};
+
+/// The two modalities of MMSR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    Image,
+    Text,
+}
+
+impl Modality {
+    pub const ALL: [Modality; 2] = [Modality::Image, Modality::Text];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Modality::Image => "image",
+            Modality::Text => "text",
+        }
+    }
+}
+
+/// Per-item feature vectors of one modality. Row `i` belongs to item id `i`; row 0 is padding.
+/// Items without the modality have `present[i] == false` and a zero row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureTable {
+    pub dim: usize,
+    pub values: Vec<f32>,
+    pub present: Vec<bool>,
+    /// Where the vectors come from (e.g. "synthetic generator", "caffe fc7 from image_features_Beauty.b").
+    pub source: String,
+}
+
+impl FeatureTable {
+    /// An all-missing table for `num_items` items.
+    pub fn empty(num_items: usize, dim: usize, source: impl Into<String>) -> Self {
+        Self {
+            dim,
+            values: vec![0.0; (num_items + 1) * dim],
+            present: vec![false; num_items + 1],
+            source: source.into(),
+        }
+    }
+
+    pub fn set(&mut self, item: usize, vector: &[f32]) {
+        assert_eq!(vector.len(), self.dim, "feature dimension mismatch");
+        self.values[item * self.dim..(item + 1) * self.dim].copy_from_slice(vector);
+        self.present[item] = true;
+    }
+
+    pub fn row(&self, item: usize) -> Option<&[f32]> {
+        self.present[item].then(|| &self.values[item * self.dim..(item + 1) * self.dim])
+    }
+
+    pub fn coverage(&self) -> usize {
+        self.present.iter().filter(|&&p| p).count()
+    }
+}
+
+/// Optional side information per item (aligned with item ids).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ItemSideInfo {
+    /// `titles[i - 1]` for item `i`; empty when the source has no titles.
+    pub titles: Vec<Option<String>>,
+    pub image: Option<FeatureTable>,
+    pub text: Option<FeatureTable>,
+}
+
+impl ItemSideInfo {
+    pub fn features(&self, modality: Modality) -> Option<&FeatureTable> {
+        match modality {
+            Modality::Image => self.image.as_ref(),
+            Modality::Text => self.text.as_ref(),
+        }
+    }
+}
+
+/// How the interactions were filtered before the split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Human-readable description of the input (generator and seed, file names, ...).
+    pub source: String,
+    /// k of the iterative k-core filter that was applied (None: input used as is).
+    pub k_core: Option<usize>,
+    pub min_rating: Option<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedDataset {
+    pub name: String,
+    pub provenance: Provenance,
+    pub split_config: SplitConfig,
+    pub interactions: InteractionDataset,
+    pub splits: Splits,
+    pub side: ItemSideInfo,
+}
+
+/// Summary counts, stored in the manifest and printed by `prepare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetCounts {
+    pub users: usize,
+    pub items: usize,
+    pub interactions: usize,
+    pub train_samples: usize,
+    pub valid_samples: usize,
+    pub test_samples: usize,
+}
+
+impl PreparedDataset {
+    /// Splits `interactions` (already filtered and id-mapped) into train/validation/test.
+    pub fn new(
+        name: impl Into<String>,
+        provenance: Provenance,
+        interactions: InteractionDataset,
+        split_config: SplitConfig,
+        side: ItemSideInfo,
+    ) -> Self {
+        let splits = split_sequences(&interactions.sequences, &split_config);
+        Self {
+            name: name.into(),
+            provenance,
+            split_config,
+            interactions,
+            splits,
+            side,
+        }
+    }
+
+    pub fn num_items(&self) -> usize {
+        self.interactions.num_items()
+    }
+
+    /// The part of each user's history a model may learn from: the train part without the
+    /// validation target (so validation stays unseen), in time order.
+    pub fn training_histories(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        self.interactions.sequences.iter().map(move |seq| {
+            let train_len = seq.len() - self.split_config.test_len(seq.len());
+            let visible = train_len.saturating_sub(usize::from(self.split_config.validation));
+            &seq[..visible]
+        })
+    }
+
+    pub fn counts(&self) -> DatasetCounts {
+        DatasetCounts {
+            users: self.interactions.num_users(),
+            items: self.interactions.num_items(),
+            interactions: self.interactions.num_interactions(),
+            train_samples: self.splits.train.len(),
+            valid_samples: self.splits.valid.len(),
+            test_samples: self.splits.test.len(),
+        }
+    }
+}

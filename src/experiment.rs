@@ -1,0 +1,229 @@
+//! One run and a matrix of runs: load data -> build model -> train -> evaluate -> result file.
+//! Runs are identified by run id; a matrix skips runs whose result file already exists, so an
+//! interrupted `run-all` resumes where it stopped and loses nothing.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::config::{EvalConfig, ExperimentConfig, ModelSpec, RunConfig, TrainConfig};
+use crate::data::{registry, store, PreparedDataset};
+use crate::device::{self, DeviceChoice};
+use crate::model::{self, ModelContext};
+use crate::report::env::peak_rss_bytes;
+use crate::report::result::{self, DatasetInfo, RunResult, Timings};
+use crate::report::Environment;
+use crate::train::{self, BatchSource, SplitSources, TrainOptions};
+
+/// Where data and results live, and how chatty to be.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub data_dir: PathBuf,
+    pub results_dir: PathBuf,
+    pub verbose: bool,
+    /// Re-run even when a result with the same run id exists.
+    pub force: bool,
+}
+
+/// One run, before its device and model parameters are resolved.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub model: ModelSpec,
+    pub dataset: String,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+}
+
+#[derive(Debug)]
+pub enum RunStatus {
+    Completed(RunResult, PathBuf),
+    /// A result with the same run id was already on disk.
+    Reused(RunResult, PathBuf),
+}
+
+impl RunStatus {
+    pub fn result(&self) -> &RunResult {
+        match self {
+            RunStatus::Completed(r, _) | RunStatus::Reused(r, _) => r,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            RunStatus::Completed(_, p) | RunStatus::Reused(_, p) => p,
+        }
+    }
+}
+
+struct LoadedDataset {
+    data: Rc<PreparedDataset>,
+    content_hash: String,
+    seconds: f64,
+}
+
+/// Datasets are loaded (or generated) once per process and shared by all runs on them.
+#[derive(Default)]
+pub struct DatasetCache {
+    loaded: HashMap<String, LoadedDataset>,
+}
+
+impl DatasetCache {
+    fn get(
+        &mut self,
+        name: &str,
+        workspace: &Workspace,
+        experiment: &ExperimentConfig,
+    ) -> Result<&LoadedDataset> {
+        if !self.loaded.contains_key(name) {
+            let start = Instant::now();
+            let data = registry::load(name, &workspace.data_dir, &experiment.synthetic)?;
+            let content_hash = store::content_hash(&data)?;
+            let loaded = LoadedDataset {
+                data: Rc::new(data),
+                content_hash,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            self.loaded.insert(name.to_string(), loaded);
+        }
+        Ok(&self.loaded[name])
+    }
+}
+
+/// Runs one experiment (or reuses its stored result) and writes the result file atomically.
+pub fn run_one(
+    request: &RunRequest,
+    experiment: &ExperimentConfig,
+    workspace: &Workspace,
+    cache: &mut DatasetCache,
+) -> Result<RunStatus> {
+    let total = Instant::now();
+    let device = request.device.resolve()?;
+    let dataset = cache.get(&request.dataset, workspace, experiment)?;
+    let (data, content_hash, load_seconds) = (
+        Rc::clone(&dataset.data),
+        dataset.content_hash.clone(),
+        dataset.seconds,
+    );
+
+    let build_start = Instant::now();
+    train::seed_torch(request.seed);
+    let context = ModelContext {
+        dataset: &data,
+        device,
+    };
+    let model = model::build(&request.model, &context)?;
+    let build_seconds = build_start.elapsed().as_secs_f64();
+
+    let config = RunConfig {
+        model: request.model.name.clone(),
+        model_params: model.config(),
+        dataset: request.dataset.clone(),
+        seed: request.seed,
+        device: device::label(device),
+        train: request.train.clone(),
+        eval: request.eval.clone(),
+    };
+    let run_id = result::run_id(&content_hash, &config);
+    let path = result::result_path(&workspace.results_dir, &config, &run_id);
+    if path.exists() && !workspace.force {
+        match RunResult::load(&path) {
+            Ok(stored) => return Ok(RunStatus::Reused(stored, path)),
+            Err(e) => eprintln!("warning: {e:#}; running again"),
+        }
+    }
+
+    let kind = model.input_kind();
+    let sources = SplitSources {
+        train: BatchSource::new(&data.splits.train, kind, device),
+        valid: BatchSource::new(&data.splits.valid, kind, device),
+        test: BatchSource::new(&data.splits.test, kind, device),
+    };
+    let options = TrainOptions {
+        train: &request.train,
+        eval: &request.eval,
+        seed: request.seed,
+        device,
+        verbose: workspace.verbose,
+    };
+    let outcome =
+        train::train_and_evaluate(model.as_ref(), &sources, &options).with_context(|| {
+            format!(
+                "training {} on {} (seed {})",
+                config.model, config.dataset, config.seed
+            )
+        })?;
+
+    let result = RunResult {
+        schema: result::SCHEMA.to_string(),
+        schema_version: result::SCHEMA_VERSION,
+        run_id,
+        dataset: DatasetInfo {
+            name: data.name.clone(),
+            content_hash,
+            source: data.provenance.source.clone(),
+            counts: data.counts(),
+        },
+        num_parameters: model.num_parameters(),
+        protocol: request.train.protocol,
+        selected_epoch: outcome.selected_epoch,
+        epochs_run: outcome.epochs_run,
+        validation: outcome.validation,
+        test: outcome.test,
+        official_best_over_epochs_on_test: outcome.official_best_over_epochs_on_test,
+        learning_curve: outcome.curve,
+        timings: Timings {
+            load_data_seconds: load_seconds,
+            build_model_seconds: build_seconds,
+            train_seconds: outcome.train_seconds,
+            validation_seconds: outcome.validation_seconds,
+            test_seconds: outcome.test_seconds,
+            total_seconds: total.elapsed().as_secs_f64(),
+        },
+        peak_rss_bytes: peak_rss_bytes(),
+        environment: Environment::capture(device),
+        created_at: result::now_rfc3339(),
+        config,
+    };
+    result.save(&path)?;
+    Ok(RunStatus::Completed(result, path))
+}
+
+/// Every (dataset, model, seed) of an experiment, datasets outermost so each is loaded once.
+pub fn expand(experiment: &ExperimentConfig, device: DeviceChoice) -> Vec<RunRequest> {
+    let mut requests = Vec::new();
+    for dataset in &experiment.datasets {
+        for model in &experiment.models {
+            for &seed in &experiment.seeds {
+                requests.push(RunRequest {
+                    model: model.clone(),
+                    dataset: dataset.clone(),
+                    seed,
+                    device,
+                    train: experiment.train.clone(),
+                    eval: experiment.eval.clone(),
+                });
+            }
+        }
+    }
+    requests
+}
+
+/// Checks names before any run starts, so a typo fails in a second, not after an hour.
+pub fn check_names(experiment: &ExperimentConfig, workspace: &Workspace) -> Result<()> {
+    anyhow::ensure!(!experiment.models.is_empty(), "no models selected");
+    anyhow::ensure!(!experiment.datasets.is_empty(), "no datasets selected");
+    anyhow::ensure!(!experiment.seeds.is_empty(), "no seeds selected");
+    for spec in &experiment.models {
+        model::find(&spec.name)?;
+    }
+    for name in &experiment.datasets {
+        registry::validate_name(name, &workspace.data_dir)?;
+    }
+    experiment.validate()?;
+    Ok(())
+}

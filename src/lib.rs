@@ -1,0 +1,16 @@
+//! mmsr-bench: a benchmark and reproducibility harness for graph-based multimodal sequential
+//! recommendation (MMSR's HAN-GNN and baselines) on libtorch.
+//!
+//! The modules follow the pipeline a batch walks through:
+//! `data` (raw logs, splits, prepared datasets) -> `model` (one trait, a registry) -> `train`
+//! (batching, trainer, evaluation passes) -> `eval` (pure metrics, evaluator contract) ->
+//! `report` (result files, tables). `experiment` wires one run; `cli` is the thin front end.
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod eval;
+pub mod experiment;
+pub mod model;
+pub mod report;
+pub mod train;

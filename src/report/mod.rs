@@ -1,0 +1,8 @@
+//! Results and their presentation: result files with provenance, tables and summaries. Reports
+//! read result files only, so any result ever written can be tabulated again.
+pub mod env;
+pub mod result;
+pub mod table;
+
+pub use env::Environment;
+pub use result::{RunResult, Timings};

@@ -1,0 +1,134 @@
+//! Result files: one JSON document per run, written atomically, named by run id.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Protocol, RunConfig};
+use crate::data::DatasetCounts;
+use crate::eval::MetricSet;
+
+use super::env::Environment;
+
+pub const SCHEMA: &str = "mmsr-bench-result";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub content_hash: String,
+    pub source: String,
+    pub counts: DatasetCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub learning_rate: f64,
+    /// Mean cross-entropy over the epoch's batches.
+    pub train_loss: f64,
+    pub train_seconds: f64,
+    pub validation_seconds: f64,
+    pub validation: MetricSet,
+    /// Only under the official protocol, which evaluates test after every epoch.
+    pub test: Option<MetricSet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Timings {
+    pub load_data_seconds: f64,
+    pub build_model_seconds: f64,
+    pub train_seconds: f64,
+    pub validation_seconds: f64,
+    pub test_seconds: f64,
+    pub total_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub schema_version: u32,
+    pub run_id: String,
+    pub config: RunConfig,
+    pub dataset: DatasetInfo,
+    pub num_parameters: usize,
+    pub protocol: Protocol,
+    /// Epoch chosen on validation (None for models that are not trained).
+    pub selected_epoch: Option<usize>,
+    pub epochs_run: usize,
+    /// Validation metrics at the selected epoch.
+    pub validation: MetricSet,
+    /// Test metrics, evaluated once at the selected epoch: the headline numbers.
+    pub test: MetricSet,
+    /// `--protocol official` only: for each metric separately, its best value over all epochs ON
+    /// THE TEST SET, as the original code reports. Optimistic; never a model-selection result.
+    pub official_best_over_epochs_on_test: Option<MetricSet>,
+    pub learning_curve: Vec<EpochRecord>,
+    pub timings: Timings,
+    pub peak_rss_bytes: Option<u64>,
+    pub environment: Environment,
+    pub created_at: String,
+}
+
+/// Run id: hash of the data's content hash and the resolved run config (which holds the model,
+/// its parameters, the seed and the device), so equal ids mean equal experiments.
+pub fn run_id(content_hash: &str, config: &RunConfig) -> String {
+    let config_json = serde_json::to_string(config).expect("serialisable config");
+    let digest = Sha256::digest(format!("{content_hash}\n{config_json}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// `<results>/runs/<dataset>/<model>/seed<seed>-<run id>.json`
+pub fn result_path(results_dir: &Path, config: &RunConfig, run_id: &str) -> PathBuf {
+    results_dir
+        .join("runs")
+        .join(&config.dataset)
+        .join(&config.model)
+        .join(format!("seed{}-{run_id}.json", config.seed))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// reader (or an interrupted run) never sees a partial file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+impl RunResult {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        write_atomically(path, &json)
+    }
+
+    /// Reads a result file; a file that does not parse or has another schema is an error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let result: RunResult = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid result file", path.display()))?;
+        anyhow::ensure!(
+            result.schema == SCHEMA && result.schema_version == SCHEMA_VERSION,
+            "{}: schema {} v{} is not {SCHEMA} v{SCHEMA_VERSION}",
+            path.display(),
+            result.schema,
+            result.schema_version
+        );
+        Ok(result)
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,217 @@
+//! Terminal and Markdown tables (comfy-table). Metrics are shown ×100, as in the MMSR paper.
+
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+use statrs::statistics::Statistics;
+
+use crate::eval::{Metric, MetricSet};
+
+use super::result::RunResult;
+
+/// The metrics shown in run tables, in column order.
+pub const TABLE_METRICS: [Metric; 3] = [Metric::Hr, Metric::Ndcg, Metric::Mrr];
+
+pub fn new_table(markdown: bool) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(if markdown {
+            ASCII_MARKDOWN
+        } else {
+            UTF8_FULL_CONDENSED
+        })
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table
+}
+
+fn right(text: String) -> Cell {
+    Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+/// One row per cut-off: HR, NDCG, MRR and the official NDCG, for the `evaluate` command.
+pub fn evaluator_table(metrics: &MetricSet) -> Table {
+    let mut table = new_table(false);
+    table.set_header(vec![
+        "K",
+        "HR@K (=Recall)",
+        "NDCG@K",
+        "MRR@K",
+        "NDCG_official@K",
+    ]);
+    for at in &metrics.at {
+        table.add_row(vec![
+            right(at.k.to_string()),
+            right(format!("{:.4}", at.hr)),
+            right(format!("{:.4}", at.ndcg)),
+            right(format!("{:.4}", at.mrr)),
+            right(format!("{:.4}", at.ndcg_official)),
+        ]);
+    }
+    table
+}
+
+fn metric_headers(ks: &[usize]) -> Vec<String> {
+    ks.iter()
+        .flat_map(|k| {
+            TABLE_METRICS
+                .iter()
+                .map(move |m| format!("{}@{k}", m.label()))
+        })
+        .collect()
+}
+
+/// Validation and test metrics of one run (×100).
+pub fn run_table(result: &RunResult) -> Table {
+    let ks = result.test.ks();
+    let mut table = new_table(false);
+    let mut header = vec!["split (×100)".to_string(), "samples".to_string()];
+    header.extend(metric_headers(&ks));
+    table.set_header(header);
+    let mut rows = vec![("validation", &result.validation), ("test", &result.test)];
+    if let Some(official) = &result.official_best_over_epochs_on_test {
+        rows.push(("test, official best-over-epochs", official));
+    }
+    for (label, set) in rows {
+        let mut row = vec![Cell::new(label), right(set.num_samples.to_string())];
+        for &k in &ks {
+            for m in TABLE_METRICS {
+                row.push(right(
+                    set.get(m, k)
+                        .map_or("–".into(), |v| format!("{:.2}", v * 100.0)),
+                ));
+            }
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+/// Mean and sample standard deviation of one metric over seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    /// None with a single seed.
+    pub std: Option<f64>,
+}
+
+impl MeanStd {
+    pub fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let std = (values.len() > 1).then(|| values.std_dev());
+        Some(Self {
+            mean: values.mean(),
+            std,
+        })
+    }
+
+    fn display(&self, scale: f64) -> String {
+        match self.std {
+            Some(s) => format!("{:.2} ± {:.2}", self.mean * scale, s * scale),
+            None => format!("{:.2}", self.mean * scale),
+        }
+    }
+}
+
+/// One (dataset, model) line of a summary: test metrics over seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRow {
+    pub dataset: String,
+    pub model: String,
+    pub seeds: Vec<u64>,
+    pub ks: Vec<usize>,
+    /// `metric@k` -> mean ± std of the test metric.
+    pub test: Vec<(String, MeanStd)>,
+    pub mean_train_seconds: f64,
+}
+
+/// Groups results by (dataset, model), keeping first-appearance order.
+pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
+    let mut rows: Vec<SummaryRow> = Vec::new();
+    let mut groups: Vec<Vec<&RunResult>> = Vec::new();
+    for r in results {
+        match rows
+            .iter()
+            .position(|row| row.dataset == r.config.dataset && row.model == r.config.model)
+        {
+            Some(i) => groups[i].push(r),
+            None => {
+                rows.push(SummaryRow {
+                    dataset: r.config.dataset.clone(),
+                    model: r.config.model.clone(),
+                    seeds: Vec::new(),
+                    ks: r.test.ks(),
+                    test: Vec::new(),
+                    mean_train_seconds: 0.0,
+                });
+                groups.push(vec![r]);
+            }
+        }
+    }
+    for (row, group) in rows.iter_mut().zip(&groups) {
+        row.seeds = group.iter().map(|r| r.config.seed).collect();
+        for &k in &row.ks.clone() {
+            for m in TABLE_METRICS {
+                let values: Vec<f64> = group.iter().filter_map(|r| r.test.get(m, k)).collect();
+                if let Some(ms) = MeanStd::of(&values) {
+                    row.test.push((format!("{}@{k}", m.label()), ms));
+                }
+            }
+        }
+        let times: Vec<f64> = group.iter().map(|r| r.timings.train_seconds).collect();
+        row.mean_train_seconds = times.iter().sum::<f64>() / times.len() as f64;
+    }
+    rows
+}
+
+/// Test metrics as mean ± std over seeds (×100), one row per (dataset, model).
+pub fn summary_table(rows: &[SummaryRow], markdown: bool) -> Table {
+    let ks = rows.first().map(|r| r.ks.clone()).unwrap_or_default();
+    let mut table = new_table(markdown);
+    let mut header = vec![
+        "dataset".to_string(),
+        "model".to_string(),
+        "seeds".to_string(),
+    ];
+    header.extend(
+        metric_headers(&ks)
+            .into_iter()
+            .map(|h| format!("{h} (×100)")),
+    );
+    header.push("train s/run".to_string());
+    table.set_header(header);
+    for row in rows {
+        let mut cells = vec![
+            Cell::new(&row.dataset),
+            Cell::new(&row.model),
+            right(row.seeds.len().to_string()),
+        ];
+        for name in metric_headers(&ks) {
+            let value = row
+                .test
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, ms)| ms.display(100.0));
+            cells.push(right(value.unwrap_or_else(|| "–".into())));
+        }
+        cells.push(right(format!("{:.1}", row.mean_train_seconds)));
+        table.add_row(cells);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_std() {
+        let ms = MeanStd::of(&[0.1, 0.2, 0.3]).unwrap();
+        assert!((ms.mean - 0.2).abs() < 1e-12);
+        assert!((ms.std.unwrap() - 0.1).abs() < 1e-12);
+        assert_eq!(ms.display(100.0), "20.00 ± 10.00");
+        assert_eq!(MeanStd::of(&[0.5]).unwrap().display(100.0), "50.00");
+        assert!(MeanStd::of(&[]).is_none());
+    }
+}
