@@ -180,7 +180,7 @@ impl ExperimentConfig {
         if self.train.batch_size == 0 || self.eval.batch_size == 0 {
             return invalid("batch sizes must be at least 1".into());
         }
-        if self.eval.ks.iter().any(|&k| k == 0) || self.eval.ks.is_empty() {
+        if self.eval.ks.contains(&0) || self.eval.ks.is_empty() {
             return invalid("eval.ks must be a non-empty list of positive cut-offs".into());
         }
         if !self.eval.ks.contains(&self.train.selection_k) {
@@ -189,7 +189,7 @@ impl ExperimentConfig {
                 self.train.selection_k, self.eval.ks
             ));
         }
-        if !(self.train.learning_rate > 0.0) {
+        if self.train.learning_rate.is_nan() || self.train.learning_rate <= 0.0 {
             return invalid("train.learning_rate must be positive".into());
         }
         Ok(())

@@ -123,6 +123,8 @@ impl MetricSet {
 #[derive(Debug, Clone)]
 pub struct MetricAccumulator {
     ks: Vec<usize>,
+    /// Per cut-off: the official normaliser, computed once.
+    official_normalisers: Vec<f64>,
     /// Per cut-off: sums of hr, ndcg, mrr, ndcg_official.
     sums: Vec<[f64; 4]>,
     count: usize,
@@ -135,17 +137,31 @@ impl MetricAccumulator {
         ks.sort_unstable();
         ks.dedup();
         let sums = vec![[0.0; 4]; ks.len()];
-        Self { ks, sums, count: 0 }
+        let official_normalisers = ks.iter().map(|&k| ideal_dcg_all_relevant(k)).collect();
+        Self {
+            ks,
+            official_normalisers,
+            sums,
+            count: 0,
+        }
     }
 
     /// Adds one sample given its 1-based rank.
     pub fn add_rank(&mut self, rank: usize) {
         debug_assert!(rank >= 1, "ranks are 1-based");
-        for (k, sums) in self.ks.iter().zip(self.sums.iter_mut()) {
-            sums[0] += hit_rate(rank, *k);
-            sums[1] += ndcg(rank, *k);
-            sums[2] += mrr(rank, *k);
-            sums[3] += ndcg_official(rank, *k);
+        for ((&k, sums), normaliser) in self
+            .ks
+            .iter()
+            .zip(self.sums.iter_mut())
+            .zip(&self.official_normalisers)
+        {
+            if rank <= k {
+                let gain = ndcg(rank, k);
+                sums[0] += 1.0;
+                sums[1] += gain;
+                sums[2] += mrr(rank, k);
+                sums[3] += gain / normaliser;
+            }
         }
         self.count += 1;
     }

@@ -1,0 +1,291 @@
+//! The commands as a user runs them: outputs, result files, exit codes and error messages.
+
+mod common;
+
+use std::fs;
+
+use common::{mmsr, stderr, stdout};
+use serde_json::Value;
+
+#[test]
+fn evaluate_prints_metrics_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ranks 1 and 3 (target 3 has two higher scores), K = 1, 5.
+    fs::write(
+        dir.path().join("s.jsonl"),
+        "{\"target\": 2, \"scores\": [0.1, 0.9, 0.3]}\n{\"target\": 1, \"scores\": [0.1, 0.9, 0.3]}\n",
+    )
+    .unwrap();
+    let out = mmsr(
+        dir.path(),
+        &[
+            "evaluate", "--input", "s.jsonl", "--ks", "1,5", "--json", "--output", "m.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["num_samples"], 2);
+    assert_eq!(json["at"][0]["k"], 1);
+    assert_eq!(json["at"][0]["hr"], 0.5);
+    assert_eq!(json["at"][1]["mrr"], (1.0 + 1.0 / 3.0) / 2.0);
+    assert_eq!(json["at"][1]["ndcg"], (1.0 + 0.5) / 2.0); // 1/log2(4) = 0.5
+    let written: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    assert_eq!(written, json);
+
+    let table = mmsr(dir.path(), &["evaluate", "--input", "s.jsonl"]);
+    assert!(table.status.success());
+    assert!(
+        stdout(&table).contains("NDCG_official@K"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn evaluate_rejects_bad_input_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "nan.csv",
+            "target,a,b\n1,0.5,0.2\n2,NaN,0.1\n",
+            "nan.csv:3: score at position 0 is NaN",
+        ),
+        (
+            "range.jsonl",
+            "{\"target\": 4, \"scores\": [1, 2, 3]}\n",
+            "range.jsonl:1: target 4 is out of range",
+        ),
+        (
+            "ragged.jsonl",
+            "{\"target\": 1, \"scores\": [1, 2]}\n{\"target\": 1, \"scores\": [1, 2, 3]}\n",
+            "ragged.jsonl:2: ragged score vectors",
+        ),
+        (
+            "missing.jsonl",
+            "{\"target\": 1}\n",
+            "missing.jsonl:1: missing field",
+        ),
+        ("empty.jsonl", "", "empty.jsonl: no samples"),
+    ];
+    for (name, text, expected) in cases {
+        fs::write(dir.path().join(name), text).unwrap();
+        let out = mmsr(dir.path(), &["evaluate", "--input", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{name}");
+    }
+    let out = mmsr(dir.path(), &["evaluate", "--input", "absent.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("absent.jsonl: cannot read"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn run_pop_writes_a_complete_result_and_reuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "run",
+            "--model",
+            "pop",
+            "--dataset",
+            "synthetic",
+            "--seed",
+            "7",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("validation") && text.contains("NDCG@20"),
+        "{text}"
+    );
+    let runs = dir.path().join("results/runs/synthetic/pop");
+    let files: Vec<_> = fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let result: Value = serde_json::from_str(&fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(result["schema"], "mmsr-bench-result");
+    assert_eq!(result["config"]["seed"], 7);
+    assert_eq!(result["config"]["device"], "cpu");
+    assert_eq!(
+        result["dataset"]["counts"]["valid_samples"],
+        result["validation"]["num_samples"]
+    );
+    assert_eq!(result["run_id"].as_str().unwrap().len(), 16);
+    assert_eq!(
+        result["dataset"]["content_hash"].as_str().unwrap().len(),
+        64
+    );
+    for key in [
+        "crate_version",
+        "git_commit",
+        "libtorch_version",
+        "device",
+        "cpu_model",
+    ] {
+        assert!(result["environment"][key].is_string(), "environment.{key}");
+    }
+    assert!(result["environment"]["libtorch_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("2.11"));
+    let hr20 = result["test"]["at"][2]["hr"].as_f64().unwrap();
+    assert!(hr20 > 0.0 && hr20 < 1.0);
+
+    let again = mmsr(
+        dir.path(),
+        &[
+            "-q", "run", "--model", "pop", "--seed", "7", "--device", "cpu",
+        ],
+    );
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("already computed"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn run_all_resumes_and_summarises_over_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = mmsr(
+        dir.path(),
+        &[
+            "-q", "run-all", "--models", "pop", "--seeds", "1,2", "--device", "cpu",
+        ],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    // A later, larger matrix reuses the two finished runs (as after an interruption).
+    let second = mmsr(
+        dir.path(),
+        &[
+            "-q", "run-all", "--models", "pop", "--seeds", "1,2,3", "--device", "cpu",
+        ],
+    );
+    assert!(second.status.success(), "{}", stderr(&second));
+    let log = stderr(&second);
+    assert_eq!(log.matches("reused stored result").count(), 2, "{log}");
+    assert_eq!(log.matches(": done").count(), 1, "{log}");
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("results/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary[0]["seeds"], serde_json::json!([1, 2, 3]));
+    assert!(fs::read_to_string(dir.path().join("results/summary.md"))
+        .unwrap()
+        .contains("| synthetic"));
+    assert!(stdout(&second).contains("mean ± std over seeds"));
+}
+
+#[test]
+fn user_errors_are_explained_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmsr(
+        dir.path(),
+        &["run", "--model", "han", "--dataset", "synthetic"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown model \"han\"; valid names: pop"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mmsr(
+        dir.path(),
+        &["run", "--model", "pop", "--dataset", "beuaty"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown dataset \"beuaty\"; valid names: synthetic, beauty"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mmsr(
+        dir.path(),
+        &["run", "--model", "pop", "--dataset", "beauty"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not prepared"), "{}", stderr(&out));
+
+    fs::write(
+        dir.path().join("bad.yaml"),
+        "models: [pop]\ntrain:\n  max_epoch: 3\n",
+    )
+    .unwrap();
+    let out = mmsr(dir.path(), &["run-all", "--config", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(
+        message.contains("bad.yaml: train: unknown field `max_epoch`")
+            && message.contains("line 3"),
+        "{message}"
+    );
+
+    let out = mmsr(dir.path(), &["run", "--model", "pop", "--device", "tpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("use auto, cpu, cuda or cuda:N"));
+
+    let out = mmsr(
+        dir.path(),
+        &["run", "--model", "pop", "--set", "model.alpha=1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("model \"pop\": unknown field `alpha`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn prepare_from_sequences_then_run_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for u in 0..40 {
+        text.push_str(&format!("user{u}"));
+        for j in 0..8 {
+            text.push_str(&format!(" item{}", (u + j) % 12));
+        }
+        text.push('\n');
+    }
+    fs::write(dir.path().join("seq.txt"), text).unwrap();
+    let out = mmsr(
+        dir.path(),
+        &["prepare", "toyseq", "--from-sequences", "seq.txt"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("prepared toyseq: 40 users, 12 items, 320 interactions"),
+        "{}",
+        stdout(&out)
+    );
+    let listing = mmsr(dir.path(), &["datasets"]);
+    assert!(stdout(&listing).contains("toyseq"));
+    let run = mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "run",
+            "--model",
+            "pop",
+            "--dataset",
+            "toyseq",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+}

@@ -1,0 +1,39 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A file under the shared real-data folder (`../shared/data` next to the repository, or
+/// `$MMSR_SHARED_DATA`). The data is part of the test fixtures: a missing file is a failure.
+pub fn shared_data(relative: &str) -> PathBuf {
+    let root = std::env::var_os("MMSR_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let path = root.join(relative);
+    assert!(
+        path.exists(),
+        "real test data {} is missing: the tests read ../shared/data (or set MMSR_SHARED_DATA)",
+        path.display()
+    );
+    path
+}
+
+/// Runs the mmsr-bench binary with `args` inside `dir`.
+pub fn mmsr(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mmsr-bench"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MMSR_DATA_DIR")
+        .env_remove("MMSR_RESULTS_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
