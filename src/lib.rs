@@ -13,4 +13,5 @@ pub mod eval;
 pub mod experiment;
 pub mod model;
 pub mod report;
+pub mod graph;
 pub mod train;

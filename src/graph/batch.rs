@@ -1,0 +1,170 @@
+//! Batch layouts. Dense: every graph padded to the batch's own largest graph (spec §3.6: padding
+//! is inert, so per-batch padding equals the official per-split padding and is much cheaper).
+//! Sparse: the graphs' nodes concatenated and their edges as index lists, so cost follows |E|.
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::set::GraphSet;
+use super::Relation;
+
+/// How a graph model consumes its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphLayout {
+    /// Batched padded N × N relation matrices.
+    Dense,
+    /// Edge lists with gather/scatter and segment softmax.
+    Sparse,
+}
+
+/// Padded tensors for `B` graphs with at most `N` nodes and `P` positions.
+pub struct DenseGraphBatch {
+    /// Global node ids, 0 for padding. [B, N] int64.
+    pub nodes: Tensor,
+    /// Node types (0 padding, 1 item, 2 image, 3 text). [B, N] int64.
+    pub types: Tensor,
+    /// Relation ids (0 = no edge). [B, N, N] int64.
+    pub adjacency: Tensor,
+    /// `positions[b, n, p] = 1` where node `n` occurs at input position `p`. [B, N, P] float.
+    pub positions: Tensor,
+    /// 1 for real nodes. [B, N] float.
+    pub real: Tensor,
+    /// Local index of each graph's most recent item node. [B] int64.
+    pub last: Tensor,
+}
+
+/// Concatenated graphs: `T` nodes, edge lists with batch-global node indices.
+pub struct SparseGraphBatch {
+    pub num_nodes: i64,
+    /// Longest input of the batch (width of the position table used).
+    pub num_positions: i64,
+    /// [T] int64 global node ids.
+    pub nodes: Tensor,
+    /// [T] int64 node types.
+    pub types: Tensor,
+    /// All edges: row (the attending node), column (its neighbour), relation id. [E] int64 each.
+    pub rows: Tensor,
+    pub cols: Tensor,
+    pub relations: Tensor,
+    /// The homogeneous edges (relations 1-4) and their relation ids.
+    pub homo_rows: Tensor,
+    pub homo_cols: Tensor,
+    pub homo_relations: Tensor,
+    /// The heterogeneous edges (relations 1, 5-10).
+    pub hete_rows: Tensor,
+    pub hete_cols: Tensor,
+    /// Node-position incidences: node index and position. [Q] int64 each.
+    pub position_nodes: Tensor,
+    pub position_indices: Tensor,
+    /// Node index of each graph's most recent item. [B] int64.
+    pub last: Tensor,
+}
+
+fn to_device(values: Vec<i64>, shape: &[i64], device: Device) -> Tensor {
+    Tensor::from_slice(&values).view(shape).to_device(device)
+}
+
+impl DenseGraphBatch {
+    pub fn assemble(set: &GraphSet, indices: &[usize], device: Device) -> Self {
+        let b = indices.len();
+        let n = indices.iter().map(|&i| set.graph(i).num_nodes()).max().unwrap_or(1).max(1);
+        let p = indices.iter().map(|&i| set.graph(i).alias.len()).max().unwrap_or(1).max(1);
+        let mut nodes = vec![0i64; b * n];
+        let mut types = vec![0i64; b * n];
+        let mut adjacency = vec![0i64; b * n * n];
+        let mut positions = vec![0f32; b * n * p];
+        let mut real = vec![0f32; b * n];
+        let mut last = Vec::with_capacity(b);
+        for (row, &i) in indices.iter().enumerate() {
+            let g = set.graph(i);
+            for (k, (&id, &t)) in g.nodes.iter().zip(g.types).enumerate() {
+                nodes[row * n + k] = i64::from(id);
+                types[row * n + k] = i64::from(t);
+                real[row * n + k] = 1.0;
+            }
+            for e in 0..g.edge_rows.len() {
+                let (r, c) = (g.edge_rows[e] as usize, g.edge_cols[e] as usize);
+                adjacency[(row * n + r) * n + c] = i64::from(g.edge_relations[e]);
+            }
+            for q in 0..g.position_nodes.len() {
+                positions[(row * n + g.position_nodes[q] as usize) * p + g.position_indices[q] as usize] = 1.0;
+            }
+            last.push(g.last_node() as i64);
+        }
+        let (b, n, p) = (b as i64, n as i64, p as i64);
+        Self {
+            nodes: to_device(nodes, &[b, n], device),
+            types: to_device(types, &[b, n], device),
+            adjacency: to_device(adjacency, &[b, n, n], device),
+            positions: Tensor::from_slice(&positions).view([b, n, p]).to_device(device),
+            real: Tensor::from_slice(&real).view([b, n]).to_device(device),
+            last: to_device(last, &[b], device),
+        }
+    }
+}
+
+impl SparseGraphBatch {
+    pub fn assemble(set: &GraphSet, indices: &[usize], device: Device) -> Self {
+        let mut nodes = Vec::new();
+        let mut types = Vec::new();
+        let (mut rows, mut cols, mut relations) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut homo_rows, mut homo_cols, mut homo_relations) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut hete_rows, mut hete_cols) = (Vec::new(), Vec::new());
+        let (mut position_nodes, mut position_indices) = (Vec::new(), Vec::new());
+        let mut last = Vec::with_capacity(indices.len());
+        let mut num_positions = 1;
+        for &i in indices {
+            let g = set.graph(i);
+            let offset = nodes.len() as i64;
+            nodes.extend(g.nodes.iter().map(|&id| i64::from(id)));
+            types.extend(g.types.iter().map(|&t| i64::from(t)));
+            for e in 0..g.edge_rows.len() {
+                let (r, c) = (offset + i64::from(g.edge_rows[e]), offset + i64::from(g.edge_cols[e]));
+                let relation = Relation::from_id(g.edge_relations[e]);
+                rows.push(r);
+                cols.push(c);
+                relations.push(relation as i64);
+                if relation.is_homogeneous() {
+                    homo_rows.push(r);
+                    homo_cols.push(c);
+                    homo_relations.push(relation as i64);
+                }
+                if relation.is_heterogeneous() {
+                    hete_rows.push(r);
+                    hete_cols.push(c);
+                }
+            }
+            position_nodes.extend(g.position_nodes.iter().map(|&k| offset + i64::from(k)));
+            position_indices.extend(g.position_indices.iter().map(|&q| i64::from(q)));
+            num_positions = num_positions.max(g.alias.len() as i64);
+            last.push(offset + g.last_node() as i64);
+        }
+        let vector = |v: Vec<i64>| {
+            let len = v.len() as i64;
+            to_device(v, &[len], device)
+        };
+        Self {
+            num_nodes: nodes.len() as i64,
+            num_positions,
+            nodes: vector(nodes),
+            types: vector(types),
+            rows: vector(rows),
+            cols: vector(cols),
+            relations: vector(relations),
+            homo_rows: vector(homo_rows),
+            homo_cols: vector(homo_cols),
+            homo_relations: vector(homo_relations),
+            hete_rows: vector(hete_rows),
+            hete_cols: vector(hete_cols),
+            position_nodes: vector(position_nodes),
+            position_indices: vector(position_indices),
+            last: vector(last),
+        }
+    }
+}
+
+/// Float mask of real nodes for a dense batch, broadcastable over features: [B, N, 1].
+pub fn feature_mask(batch: &DenseGraphBatch) -> Tensor {
+    batch.real.unsqueeze(-1).to_kind(Kind::Float)
+}
