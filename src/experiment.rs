@@ -12,7 +12,8 @@ use anyhow::{Context, Result};
 use crate::config::{EvalConfig, ExperimentConfig, ModelSpec, RunConfig, TrainConfig};
 use crate::data::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
-use crate::model::{self, ModelContext};
+use crate::graph::SplitGraphs;
+use crate::model::{self, InputKind, ModelContext};
 use crate::report::env::peak_rss_bytes;
 use crate::report::result::{self, DatasetInfo, RunResult, Timings};
 use crate::report::Environment;
@@ -64,6 +65,8 @@ struct LoadedDataset {
     data: Rc<PreparedDataset>,
     content_hash: String,
     seconds: f64,
+    /// Graphs with code nodes (`true`) and item-only graphs (`false`), built on first use.
+    graphs: HashMap<bool, Rc<SplitGraphs>>,
 }
 
 /// Datasets are loaded (or generated) once per process and shared by all runs on them.
@@ -87,10 +90,26 @@ impl DatasetCache {
                 data: Rc::new(data),
                 content_hash,
                 seconds: start.elapsed().as_secs_f64(),
+                graphs: HashMap::new(),
             };
             self.loaded.insert(name.to_string(), loaded);
         }
         Ok(&self.loaded[name])
+    }
+
+    /// The split graphs of a loaded dataset, built once per (dataset, with_codes).
+    fn graphs(&mut self, name: &str, with_codes: bool) -> Rc<SplitGraphs> {
+        let loaded = self
+            .loaded
+            .get_mut(name)
+            .expect("dataset loaded before its graphs");
+        let data = Rc::clone(&loaded.data);
+        Rc::clone(
+            loaded
+                .graphs
+                .entry(with_codes)
+                .or_insert_with(|| Rc::new(SplitGraphs::build(&data, with_codes))),
+        )
     }
 }
 
@@ -138,10 +157,29 @@ pub fn run_one(
     }
 
     let kind = model.input_kind();
+    let graphs = match kind {
+        InputKind::Graph { with_codes, .. } => Some(cache.graphs(&request.dataset, with_codes)),
+        InputKind::None => None,
+    };
     let sources = SplitSources {
-        train: BatchSource::new(&data.splits.train, kind, device),
-        valid: BatchSource::new(&data.splits.valid, kind, device),
-        test: BatchSource::new(&data.splits.test, kind, device),
+        train: BatchSource::new(
+            &data.splits.train,
+            graphs.as_ref().map(|g| &g.train),
+            kind,
+            device,
+        ),
+        valid: BatchSource::new(
+            &data.splits.valid,
+            graphs.as_ref().map(|g| &g.valid),
+            kind,
+            device,
+        ),
+        test: BatchSource::new(
+            &data.splits.test,
+            graphs.as_ref().map(|g| &g.test),
+            kind,
+            device,
+        ),
     };
     let options = TrainOptions {
         train: &request.train,
@@ -176,8 +214,10 @@ pub fn run_one(
         test: outcome.test,
         official_best_over_epochs_on_test: outcome.official_best_over_epochs_on_test,
         learning_curve: outcome.curve,
+        graph_stats: graphs.as_ref().map(|g| g.train.stats()),
         timings: Timings {
             load_data_seconds: load_seconds,
+            build_graphs_seconds: graphs.as_ref().map_or(0.0, |g| g.build_seconds),
             build_model_seconds: build_seconds,
             train_seconds: outcome.train_seconds,
             validation_seconds: outcome.validation_seconds,

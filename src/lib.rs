@@ -11,7 +11,7 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod experiment;
+pub mod graph;
 pub mod model;
 pub mod report;
-pub mod graph;
 pub mod train;

@@ -1,5 +1,6 @@
 //! Interaction data: raw logs, k-core, deterministic ids, the fixed splits, the embedded
 //! `synthetic` generator, and the versioned on-disk prepared format.
+pub mod codes;
 pub mod log;
 pub mod prepared;
 pub mod registry;

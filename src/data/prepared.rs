@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codes::ModalityCodes;
 use super::log::InteractionDataset;
 use super::split::{split_sequences, SplitConfig, Splits};
 
@@ -98,6 +99,8 @@ pub struct PreparedDataset {
     pub interactions: InteractionDataset,
     pub splits: Splits,
     pub side: ItemSideInfo,
+    /// Modality codes (graph code nodes); None until computed from the features.
+    pub codes: Option<ModalityCodes>,
 }
 
 /// Summary counts, stored in the manifest and printed by `prepare`.
@@ -129,6 +132,7 @@ impl PreparedDataset {
             interactions,
             splits,
             side,
+            codes: None,
         }
     }
 

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Geometric, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::codes::{build_codes, CodeConfig};
 use super::log::RawLog;
 use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
 use super::split::SplitConfig;
@@ -50,6 +51,8 @@ pub struct SyntheticConfig {
     /// Mean of the geometric number of interactions beyond `min_len`.
     pub mean_extra_len: f64,
     pub max_len: usize,
+    /// Modality codes built from the generated features (autoencoder, k-means, links).
+    pub codes: CodeConfig,
 }
 
 impl Default for SyntheticConfig {
@@ -71,6 +74,7 @@ impl Default for SyntheticConfig {
             min_len: 5,
             mean_extra_len: 6.0,
             max_len: 40,
+            codes: CodeConfig::default(),
         }
     }
 }
@@ -236,7 +240,9 @@ pub fn generate(config: &SyntheticConfig, split: &SplitConfig) -> PreparedDatase
         k_core: Some(k_core),
         min_rating: None,
     };
-    PreparedDataset::new("synthetic", provenance, interactions, *split, side)
+    let mut dataset = PreparedDataset::new("synthetic", provenance, interactions, *split, side);
+    dataset.codes = Some(build_codes(&dataset.side, &config.codes, tch::Device::Cpu));
+    dataset
 }
 
 /// The topic of every item id of a generated dataset (index = item id; 0 = padding -> None).
@@ -264,7 +270,13 @@ mod tests {
         let b = generate(&c, &SplitConfig::default());
         assert_eq!(a, b);
         assert_eq!(content_hash(&a).unwrap(), content_hash(&b).unwrap());
-        let other = generate(&SyntheticConfig { seed: 7, ..c }, &SplitConfig::default());
+        let other = generate(
+            &SyntheticConfig {
+                seed: 7,
+                ..c.clone()
+            },
+            &SplitConfig::default(),
+        );
         assert_ne!(content_hash(&a).unwrap(), content_hash(&other).unwrap());
     }
 

@@ -68,8 +68,18 @@ fn to_device(values: Vec<i64>, shape: &[i64], device: Device) -> Tensor {
 impl DenseGraphBatch {
     pub fn assemble(set: &GraphSet, indices: &[usize], device: Device) -> Self {
         let b = indices.len();
-        let n = indices.iter().map(|&i| set.graph(i).num_nodes()).max().unwrap_or(1).max(1);
-        let p = indices.iter().map(|&i| set.graph(i).alias.len()).max().unwrap_or(1).max(1);
+        let n = indices
+            .iter()
+            .map(|&i| set.graph(i).num_nodes())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let p = indices
+            .iter()
+            .map(|&i| set.graph(i).alias.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let mut nodes = vec![0i64; b * n];
         let mut types = vec![0i64; b * n];
         let mut adjacency = vec![0i64; b * n * n];
@@ -88,7 +98,8 @@ impl DenseGraphBatch {
                 adjacency[(row * n + r) * n + c] = i64::from(g.edge_relations[e]);
             }
             for q in 0..g.position_nodes.len() {
-                positions[(row * n + g.position_nodes[q] as usize) * p + g.position_indices[q] as usize] = 1.0;
+                positions[(row * n + g.position_nodes[q] as usize) * p
+                    + g.position_indices[q] as usize] = 1.0;
             }
             last.push(g.last_node() as i64);
         }
@@ -97,7 +108,9 @@ impl DenseGraphBatch {
             nodes: to_device(nodes, &[b, n], device),
             types: to_device(types, &[b, n], device),
             adjacency: to_device(adjacency, &[b, n, n], device),
-            positions: Tensor::from_slice(&positions).view([b, n, p]).to_device(device),
+            positions: Tensor::from_slice(&positions)
+                .view([b, n, p])
+                .to_device(device),
             real: Tensor::from_slice(&real).view([b, n]).to_device(device),
             last: to_device(last, &[b], device),
         }
@@ -109,7 +122,8 @@ impl SparseGraphBatch {
         let mut nodes = Vec::new();
         let mut types = Vec::new();
         let (mut rows, mut cols, mut relations) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut homo_rows, mut homo_cols, mut homo_relations) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut homo_rows, mut homo_cols, mut homo_relations) =
+            (Vec::new(), Vec::new(), Vec::new());
         let (mut hete_rows, mut hete_cols) = (Vec::new(), Vec::new());
         let (mut position_nodes, mut position_indices) = (Vec::new(), Vec::new());
         let mut last = Vec::with_capacity(indices.len());
@@ -120,7 +134,10 @@ impl SparseGraphBatch {
             nodes.extend(g.nodes.iter().map(|&id| i64::from(id)));
             types.extend(g.types.iter().map(|&t| i64::from(t)));
             for e in 0..g.edge_rows.len() {
-                let (r, c) = (offset + i64::from(g.edge_rows[e]), offset + i64::from(g.edge_cols[e]));
+                let (r, c) = (
+                    offset + i64::from(g.edge_rows[e]),
+                    offset + i64::from(g.edge_cols[e]),
+                );
                 let relation = Relation::from_id(g.edge_relations[e]);
                 rows.push(r);
                 cols.push(c);

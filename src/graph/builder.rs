@@ -38,13 +38,21 @@ fn sorted_unique(out: &mut Vec<u32>, values: impl Iterator<Item = u32>) {
 
 /// Local index of `id` inside a sorted group that starts at `offset`.
 fn local(group: &[u32], offset: usize, id: u32) -> usize {
-    offset + group.binary_search(&id).expect("id collected into its group")
+    offset
+        + group
+            .binary_search(&id)
+            .expect("id collected into its group")
 }
 
 /// Builds the graph of one input: `items[p]` with its image bundle `images[p]` and text bundle
 /// `texts[p]` (global code ids; may be empty, may repeat). Bundles may be omitted entirely
 /// (items-only graphs) by passing empty slices.
-pub fn build_graph(items: &[u32], images: &[&[u32]], texts: &[&[u32]], scratch: &mut Scratch) -> MsGraph {
+pub fn build_graph(
+    items: &[u32],
+    images: &[&[u32]],
+    texts: &[&[u32]],
+    scratch: &mut Scratch,
+) -> MsGraph {
     let m = items.len();
     debug_assert!(images.len() == m || images.is_empty());
     debug_assert!(texts.len() == m || texts.is_empty());
@@ -52,12 +60,21 @@ pub fn build_graph(items: &[u32], images: &[&[u32]], texts: &[&[u32]], scratch: 
     let text_at = |p: usize| -> &[u32] { texts.get(p).copied().unwrap_or(&[]) };
 
     sorted_unique(&mut scratch.items, items.iter().copied());
-    sorted_unique(&mut scratch.images, (0..m).flat_map(|p| image_at(p).iter().copied()));
-    sorted_unique(&mut scratch.texts, (0..m).flat_map(|p| text_at(p).iter().copied()));
+    sorted_unique(
+        &mut scratch.images,
+        (0..m).flat_map(|p| image_at(p).iter().copied()),
+    );
+    sorted_unique(
+        &mut scratch.texts,
+        (0..m).flat_map(|p| text_at(p).iter().copied()),
+    );
     let (u, a, t) = (&scratch.items, &scratch.images, &scratch.texts);
     let (image_offset, text_offset) = (u.len(), u.len() + a.len());
     let n = text_offset + t.len();
-    assert!(n <= u16::MAX as usize && m <= u16::MAX as usize, "graph too large");
+    assert!(
+        n <= u16::MAX as usize && m <= u16::MAX as usize,
+        "graph too large"
+    );
     let item_node = |id| local(u, 0, id);
     let image_node = |id| local(a, image_offset, id);
     let text_node = |id| local(t, text_offset, id);
@@ -141,15 +158,27 @@ pub fn build_graph(items: &[u32], images: &[&[u32]], texts: &[&[u32]], scratch: 
 
     let mut positions = Vec::new();
     for (node, &id) in u.iter().enumerate() {
-        positions.extend((0..m).filter(|&p| items[p] == id).map(|p| (node as u16, p as u16)));
+        positions.extend(
+            (0..m)
+                .filter(|&p| items[p] == id)
+                .map(|p| (node as u16, p as u16)),
+        );
     }
     for (k, &id) in a.iter().enumerate() {
         let node = (image_offset + k) as u16;
-        positions.extend((0..m).filter(|&p| image_at(p).contains(&id)).map(|p| (node, p as u16)));
+        positions.extend(
+            (0..m)
+                .filter(|&p| image_at(p).contains(&id))
+                .map(|p| (node, p as u16)),
+        );
     }
     for (k, &id) in t.iter().enumerate() {
         let node = (text_offset + k) as u16;
-        positions.extend((0..m).filter(|&p| text_at(p).contains(&id)).map(|p| (node, p as u16)));
+        positions.extend(
+            (0..m)
+                .filter(|&p| text_at(p).contains(&id))
+                .map(|p| (node, p as u16)),
+        );
     }
 
     let mut types = vec![NodeType::Item; u.len()];
@@ -179,15 +208,31 @@ mod tests {
     }
 
     fn positions_of(g: &MsGraph, node: u16) -> Vec<u16> {
-        g.positions.iter().filter(|(n, _)| *n == node).map(|(_, p)| *p).collect()
+        g.positions
+            .iter()
+            .filter(|(n, _)| *n == node)
+            .map(|(_, p)| *p)
+            .collect()
     }
 
     /// Spec §3.4: sample 17 of the shipped train file, entry by entry.
     #[test]
     fn worked_example_sample_17() {
         let items = [22, 22, 23, 23, 23, 22, 23];
-        let image_of = |item: u32| if item == 22 { [332u32, 332] } else { [333, 333] };
-        let text_of = |item: u32| if item == 22 { [642u32, 642] } else { [643, 643] };
+        let image_of = |item: u32| {
+            if item == 22 {
+                [332u32, 332]
+            } else {
+                [333, 333]
+            }
+        };
+        let text_of = |item: u32| {
+            if item == 22 {
+                [642u32, 642]
+            } else {
+                [643, 643]
+            }
+        };
         let images: Vec<[u32; 2]> = items.iter().map(|&i| image_of(i)).collect();
         let texts: Vec<[u32; 2]> = items.iter().map(|&i| text_of(i)).collect();
         let image_refs: Vec<&[u32]> = images.iter().map(|b| &b[..]).collect();
@@ -239,7 +284,10 @@ mod tests {
         let g = build_graph(&[1, 1, 2], &images, &[], &mut Scratch::default());
         let adj = dense(&g);
         // nodes: 1, 2, 10, 11, 12
-        assert_eq!(adj[2][3], 0, "no transition 10 -> 11 because the item step 1 -> 1 was skipped");
+        assert_eq!(
+            adj[2][3], 0,
+            "no transition 10 -> 11 because the item step 1 -> 1 was skipped"
+        );
         assert_eq!((adj[3][4], adj[4][3]), (2, 3));
         assert_eq!((adj[0][1], adj[1][0]), (2, 3));
     }

@@ -4,10 +4,12 @@
 pub mod batch;
 pub mod builder;
 pub mod set;
+pub mod splits;
 
 pub use batch::{DenseGraphBatch, GraphLayout, SparseGraphBatch};
 pub use builder::{build_graph, MsGraph, Scratch};
 pub use set::{GraphSet, GraphStats, ItemBundles};
+pub use splits::SplitGraphs;
 
 /// Node types as the official code numbers them (0 = padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

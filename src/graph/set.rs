@@ -152,8 +152,14 @@ impl GraphSet {
             let items = samples.input(i);
             match bundles {
                 Some(b) => {
-                    let images: Vec<&[u32]> = items.iter().map(|&it| b.image[it as usize].as_slice()).collect();
-                    let texts: Vec<&[u32]> = items.iter().map(|&it| b.text[it as usize].as_slice()).collect();
+                    let images: Vec<&[u32]> = items
+                        .iter()
+                        .map(|&it| b.image[it as usize].as_slice())
+                        .collect();
+                    let texts: Vec<&[u32]> = items
+                        .iter()
+                        .map(|&it| b.text[it as usize].as_slice())
+                        .collect();
                     build_graph(items, &images, &texts, scratch)
                 }
                 None => build_graph(items, &[], &[], scratch),
@@ -237,29 +243,52 @@ mod tests {
             samples.push(1, &input, 1);
         }
         let bundles = ItemBundles {
-            image: (0..=40).map(|i| if i == 0 { vec![] } else { vec![41 + i % 6, 41 + (i + 1) % 6] }).collect(),
-            text: (0..=40).map(|i| if i % 5 == 0 { vec![] } else { vec![47 + i % 4] }).collect(),
+            image: (0..=40)
+                .map(|i| {
+                    if i == 0 {
+                        vec![]
+                    } else {
+                        vec![41 + i % 6, 41 + (i + 1) % 6]
+                    }
+                })
+                .collect(),
+            text: (0..=40)
+                .map(|i| if i % 5 == 0 { vec![] } else { vec![47 + i % 4] })
+                .collect(),
         };
         let set = GraphSet::build(&samples, Some(&bundles));
         assert_eq!(set.len(), 5000);
         let mut scratch = Scratch::default();
         for i in [0usize, 1, 2047, 2048, 4999] {
             let items = samples.input(i);
-            let images: Vec<&[u32]> = items.iter().map(|&it| bundles.image[it as usize].as_slice()).collect();
-            let texts: Vec<&[u32]> = items.iter().map(|&it| bundles.text[it as usize].as_slice()).collect();
+            let images: Vec<&[u32]> = items
+                .iter()
+                .map(|&it| bundles.image[it as usize].as_slice())
+                .collect();
+            let texts: Vec<&[u32]> = items
+                .iter()
+                .map(|&it| bundles.text[it as usize].as_slice())
+                .collect();
             let g = build_graph(items, &images, &texts, &mut scratch);
             let v = set.graph(i);
             assert_eq!(v.nodes, &g.nodes[..]);
             assert_eq!(v.alias, &g.alias[..]);
-            let edges: Vec<(u16, u16, u8)> = g.edges.iter().map(|&(r, c, rel)| (r, c, rel as u8)).collect();
-            let stored: Vec<(u16, u16, u8)> =
-                (0..v.edge_rows.len()).map(|k| (v.edge_rows[k], v.edge_cols[k], v.edge_relations[k])).collect();
+            let edges: Vec<(u16, u16, u8)> = g
+                .edges
+                .iter()
+                .map(|&(r, c, rel)| (r, c, rel as u8))
+                .collect();
+            let stored: Vec<(u16, u16, u8)> = (0..v.edge_rows.len())
+                .map(|k| (v.edge_rows[k], v.edge_cols[k], v.edge_relations[k]))
+                .collect();
             assert_eq!(stored, edges);
             assert_eq!(v.last_node(), *g.alias.last().unwrap() as usize);
         }
         let stats = set.stats();
         assert_eq!(stats.graphs, 5000);
-        assert!(stats.total_homogeneous_edges + stats.total_heterogeneous_edges > stats.total_edges);
+        assert!(
+            stats.total_homogeneous_edges + stats.total_heterogeneous_edges > stats.total_edges
+        );
         let items_only = GraphSet::build(&samples, None);
         assert!(items_only.stats().max_nodes <= 7);
     }

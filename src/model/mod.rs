@@ -1,7 +1,10 @@
 //! Models behind one trait, and the registry that builds them by name. A new baseline is one file
 //! implementing [`Recommender`] plus one line in [`REGISTRY`].
 
+pub mod han_gnn;
+pub mod input;
 pub mod pop;
+pub mod segment;
 
 use serde::de::DeserializeOwned;
 use tch::{nn, Device, Tensor};
@@ -9,6 +12,7 @@ use thiserror::Error;
 
 use crate::config::ModelSpec;
 use crate::data::PreparedDataset;
+use crate::graph::{DenseGraphBatch, GraphLayout, SparseGraphBatch};
 
 #[derive(Debug, Error)]
 pub enum ModelError {
@@ -29,6 +33,11 @@ pub enum ModelError {
 pub enum InputKind {
     /// Nothing but the batch size (e.g. popularity).
     None,
+    /// Per-sample graphs in the given layout, with or without code nodes.
+    Graph {
+        layout: GraphLayout,
+        with_codes: bool,
+    },
 }
 
 /// One mini-batch, already on the model's device.
@@ -41,6 +50,8 @@ pub struct Batch {
 
 pub enum BatchInput {
     None,
+    Dense(DenseGraphBatch),
+    Sparse(SparseGraphBatch),
 }
 
 /// What a model may look at when it is built: the training data and the device.
@@ -73,7 +84,12 @@ pub struct ModelEntry {
 }
 
 /// Every model the harness can run.
-pub const REGISTRY: &[ModelEntry] = &[pop::ENTRY];
+pub const REGISTRY: &[ModelEntry] = &[
+    pop::ENTRY,
+    han_gnn::ENTRY,
+    han_gnn::FIXED_ENTRY,
+    han_gnn::ITEMS_ONLY_ENTRY,
+];
 
 pub fn model_names() -> Vec<String> {
     REGISTRY.iter().map(|e| e.name.to_string()).collect()

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Protocol, RunConfig};
 use crate::data::DatasetCounts;
 use crate::eval::MetricSet;
+use crate::graph::GraphStats;
 
 use super::env::Environment;
 
@@ -41,6 +42,8 @@ pub struct EpochRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Timings {
     pub load_data_seconds: f64,
+    /// Building the split graphs (once per dataset and process; shared by later runs).
+    pub build_graphs_seconds: f64,
     pub build_model_seconds: f64,
     pub train_seconds: f64,
     pub validation_seconds: f64,
@@ -68,6 +71,8 @@ pub struct RunResult {
     /// THE TEST SET, as the original code reports. Optimistic; never a model-selection result.
     pub official_best_over_epochs_on_test: Option<MetricSet>,
     pub learning_curve: Vec<EpochRecord>,
+    /// Size distribution of the training graphs (graph models only).
+    pub graph_stats: Option<GraphStats>,
     pub timings: Timings,
     pub peak_rss_bytes: Option<u64>,
     pub environment: Environment,

@@ -3,19 +3,36 @@
 use tch::{Device, Tensor};
 
 use crate::data::SampleSet;
+use crate::graph::{DenseGraphBatch, GraphLayout, GraphSet, SparseGraphBatch};
 use crate::model::{Batch, BatchInput, InputKind};
 
-/// One split's samples, ready to be cut into batches.
+/// One split's samples (and their prebuilt graphs), ready to be cut into batches.
 pub struct BatchSource<'a> {
     samples: &'a SampleSet,
+    graphs: Option<&'a GraphSet>,
     kind: InputKind,
     device: Device,
 }
 
 impl<'a> BatchSource<'a> {
-    pub fn new(samples: &'a SampleSet, kind: InputKind, device: Device) -> Self {
+    /// `graphs` must hold the graphs of `samples` (same order) when `kind` is a graph kind.
+    pub fn new(
+        samples: &'a SampleSet,
+        graphs: Option<&'a GraphSet>,
+        kind: InputKind,
+        device: Device,
+    ) -> Self {
+        if let InputKind::Graph { .. } = kind {
+            let count = graphs.map(GraphSet::len);
+            assert_eq!(
+                count,
+                Some(samples.len()),
+                "graph models need one graph per sample"
+            );
+        }
         Self {
             samples,
+            graphs,
             kind,
             device,
         }
@@ -34,8 +51,17 @@ impl<'a> BatchSource<'a> {
             .iter()
             .map(|&s| i64::from(self.samples.targets[s]) - 1)
             .collect();
-        let input = match self.kind {
-            InputKind::None => BatchInput::None,
+        let input = match (self.kind, self.graphs) {
+            (InputKind::None, _) => BatchInput::None,
+            (InputKind::Graph { layout, .. }, Some(graphs)) => match layout {
+                GraphLayout::Dense => {
+                    BatchInput::Dense(DenseGraphBatch::assemble(graphs, indices, self.device))
+                }
+                GraphLayout::Sparse => {
+                    BatchInput::Sparse(SparseGraphBatch::assemble(graphs, indices, self.device))
+                }
+            },
+            (InputKind::Graph { .. }, None) => unreachable!("checked in new()"),
         };
         Batch {
             size: indices.len(),

@@ -17,11 +17,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+mod tables;
+
+use tables::*;
+
+use super::codes::{CodeBook, CodeConfig, ModalityCodes};
 use super::log::InteractionDataset;
 use super::prepared::{
     DatasetCounts, FeatureTable, ItemSideInfo, Modality, PreparedDataset, Provenance,
 };
-use super::split::{SampleSet, SplitConfig, Splits};
+use super::split::{SplitConfig, Splits};
 
 pub const FORMAT: &str = "mmsr-bench-prepared";
 pub const FORMAT_VERSION: u32 = 1;
@@ -72,8 +77,28 @@ pub struct Manifest {
     pub split: SplitConfig,
     pub counts: DatasetCounts,
     pub modalities: BTreeMap<Modality, ModalityInfo>,
+    /// Present when modality codes were built (files `<m>_codes.tsv`, `<m>_centres.npy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<CodesInfo>,
     pub files: BTreeMap<String, FileEntry>,
     pub content_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodesInfo {
+    pub config: CodeConfig,
+    pub books: BTreeMap<Modality, CodeBookInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBookInfo {
+    pub codes: usize,
+    /// Width of the stored centres (0: stored without centres).
+    pub centre_dim: usize,
+    /// Items linked to at least one code (coverage of the modality).
+    pub linked_items: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +171,7 @@ pub fn save(dataset: &PreparedDataset, dir: &Path) -> Result<Manifest, StoreErro
         split: dataset.split_config,
         counts: dataset.counts(),
         modalities: modality_infos(&dataset.side),
+        codes: dataset.codes.as_ref().map(codes_info),
         content_hash: combined_hash(&entries),
         files: entries,
     };
@@ -189,6 +215,25 @@ fn replace_dir(staged: &Path, dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn codes_info(codes: &ModalityCodes) -> CodesInfo {
+    CodesInfo {
+        config: codes.config.clone(),
+        books: Modality::ALL
+            .iter()
+            .filter_map(|&m| {
+                codes.book(m).map(|b| {
+                    let info = CodeBookInfo {
+                        codes: b.num_codes,
+                        centre_dim: b.centre_dim,
+                        linked_items: b.linked_items(),
+                    };
+                    (m, info)
+                })
+            })
+            .collect(),
+    }
+}
+
 fn modality_infos(side: &ItemSideInfo) -> BTreeMap<Modality, ModalityInfo> {
     Modality::ALL
         .iter()
@@ -205,121 +250,6 @@ fn modality_infos(side: &ItemSideInfo) -> BTreeMap<Modality, ModalityInfo> {
             })
         })
         .collect()
-}
-
-fn join_ids(ids: &[u32]) -> String {
-    let mut out = String::with_capacity(ids.len() * 6);
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let _ = write!(out, "{id}");
-    }
-    out
-}
-
-fn serialize_tables(dataset: &PreparedDataset) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let inter = &dataset.interactions;
-    let mut files = Vec::new();
-
-    let mut users = String::from("user_id\tkey\n");
-    for (i, key) in inter.user_keys.iter().enumerate() {
-        let _ = writeln!(users, "{}\t{key}", i + 1);
-    }
-    files.push(("users.tsv".to_string(), users.into_bytes()));
-
-    let mut items = csv::WriterBuilder::new()
-        .delimiter(b'\t')
-        .from_writer(Vec::new());
-    let write_err = |e: csv::Error| StoreError::Corrupt {
-        path: PathBuf::from("items.tsv"),
-        problem: e.to_string(),
-    };
-    items
-        .write_record(["item_id", "key", "title"])
-        .map_err(write_err)?;
-    for (i, key) in inter.item_keys.iter().enumerate() {
-        let title = dataset
-            .side
-            .titles
-            .get(i)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
-        items
-            .write_record([(i + 1).to_string(), key.clone(), title])
-            .map_err(write_err)?;
-    }
-    let items = items
-        .into_inner()
-        .map_err(|e| write_err(e.into_error().into()))?;
-    files.push(("items.tsv".to_string(), items));
-
-    let mut sequences = String::from("user_id\titems\n");
-    for (i, seq) in inter.sequences.iter().enumerate() {
-        let _ = writeln!(sequences, "{}\t{}", i + 1, join_ids(seq));
-    }
-    files.push(("sequences.tsv".to_string(), sequences.into_bytes()));
-
-    for (name, set) in [
-        ("train.tsv", &dataset.splits.train),
-        ("valid.tsv", &dataset.splits.valid),
-        ("test.tsv", &dataset.splits.test),
-    ] {
-        let mut text = String::from("user_id\ttarget\tinput\n");
-        for (user, input, target) in set.iter() {
-            let _ = writeln!(text, "{user}\t{target}\t{}", join_ids(input));
-        }
-        files.push((name.to_string(), text.into_bytes()));
-    }
-
-    for modality in Modality::ALL {
-        if let Some(table) = dataset.side.features(modality) {
-            files.push((format!("{}.npy", modality.name()), npy_f32(table)?));
-            files.push((
-                format!("{}_present.npy", modality.name()),
-                npy_u8(&table.present)?,
-            ));
-        }
-    }
-    Ok(files)
-}
-
-fn npy_f32(table: &FeatureTable) -> Result<Vec<u8>, StoreError> {
-    use npyz::WriterBuilder;
-    let rows = table.present.len() as u64;
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[rows, table.dim as u64])
-        .writer(&mut out)
-        .begin_nd()
-        .map_err(io_error(Path::new("features.npy")))?;
-    writer
-        .extend(table.values.iter().copied())
-        .map_err(io_error(Path::new("features.npy")))?;
-    writer
-        .finish()
-        .map_err(io_error(Path::new("features.npy")))?;
-    Ok(out)
-}
-
-fn npy_u8(flags: &[bool]) -> Result<Vec<u8>, StoreError> {
-    use npyz::WriterBuilder;
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[flags.len() as u64])
-        .writer(&mut out)
-        .begin_nd()
-        .map_err(io_error(Path::new("present.npy")))?;
-    writer
-        .extend(flags.iter().map(|&f| f as u8))
-        .map_err(io_error(Path::new("present.npy")))?;
-    writer
-        .finish()
-        .map_err(io_error(Path::new("present.npy")))?;
-    Ok(out)
 }
 
 /// Reads the manifest only (cheap; used to list datasets and to get the content hash).
@@ -424,6 +354,39 @@ pub fn load(dir: &Path) -> Result<PreparedDataset, StoreError> {
         }
     }
 
+    let num_items = item_keys.len();
+    let codes = match &manifest.codes {
+        None => None,
+        Some(info) => {
+            let mut codes = ModalityCodes {
+                config: info.config.clone(),
+                image: None,
+                text: None,
+            };
+            for (modality, book) in &info.books {
+                let (path, bytes) = table(&format!("{}_codes.tsv", modality.name()))?;
+                let links = parse_code_links(&path, bytes, num_items, book.codes)?;
+                let centres = if book.centre_dim > 0 {
+                    let (path, bytes) = table(&format!("{}_centres.npy", modality.name()))?;
+                    read_npy::<f32>(&path, bytes, &[book.codes as u64, book.centre_dim as u64])?
+                } else {
+                    Vec::new()
+                };
+                let book = CodeBook {
+                    num_codes: book.codes,
+                    centres,
+                    centre_dim: book.centre_dim,
+                    links,
+                };
+                match modality {
+                    Modality::Image => codes.image = Some(book),
+                    Modality::Text => codes.text = Some(book),
+                }
+            }
+            Some(codes)
+        }
+    };
+
     let dataset = PreparedDataset {
         name: manifest.name.clone(),
         provenance: manifest.provenance.clone(),
@@ -435,6 +398,7 @@ pub fn load(dir: &Path) -> Result<PreparedDataset, StoreError> {
         },
         splits: Splits { train, valid, test },
         side,
+        codes,
     };
     if dataset.counts() != manifest.counts {
         return Err(StoreError::Corrupt {
@@ -447,136 +411,4 @@ pub fn load(dir: &Path) -> Result<PreparedDataset, StoreError> {
         });
     }
     Ok(dataset)
-}
-
-fn read_npy<T: npyz::Deserialize>(
-    path: &Path,
-    bytes: &[u8],
-    shape: &[u64],
-) -> Result<Vec<T>, StoreError> {
-    let corrupt = |problem: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if npy.shape() != shape {
-        return Err(corrupt(format!(
-            "shape {:?}, expected {shape:?}",
-            npy.shape()
-        )));
-    }
-    npy.into_vec::<T>().map_err(|e| corrupt(e.to_string()))
-}
-
-/// Data lines of a TSV table (the header is line 1), with 1-based line numbers.
-fn data_lines<'a>(
-    path: &'a Path,
-    bytes: &'a [u8],
-) -> Result<impl Iterator<Item = (usize, &'a str)>, StoreError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        problem: format!("not UTF-8: {e}"),
-    })?;
-    Ok(text.lines().enumerate().skip(1).map(|(i, l)| (i + 1, l)))
-}
-
-fn parse_error(path: &Path, line: usize, problem: impl Into<String>) -> StoreError {
-    StoreError::Parse {
-        path: path.to_path_buf(),
-        line,
-        problem: problem.into(),
-    }
-}
-
-/// Checks that the first column counts 1, 2, 3, ... (ids are dense).
-fn expect_id(
-    path: &Path,
-    line: usize,
-    field: Option<&str>,
-    expected: usize,
-) -> Result<(), StoreError> {
-    match field.and_then(|f| f.parse::<usize>().ok()) {
-        Some(id) if id == expected => Ok(()),
-        _ => Err(parse_error(
-            path,
-            line,
-            format!("expected id {expected} in the first column"),
-        )),
-    }
-}
-
-fn parse_ids(path: &Path, line: usize, field: &str) -> Result<Vec<u32>, StoreError> {
-    field
-        .split_ascii_whitespace()
-        .map(|t| {
-            t.parse::<u32>()
-                .map_err(|_| parse_error(path, line, format!("{t:?} is not an id")))
-        })
-        .collect()
-}
-
-fn parse_keys(path: &Path, bytes: &[u8]) -> Result<Vec<String>, StoreError> {
-    let mut keys = Vec::new();
-    for (line, text) in data_lines(path, bytes)? {
-        let mut fields = text.splitn(2, '\t');
-        expect_id(path, line, fields.next(), keys.len() + 1)?;
-        keys.push(fields.next().unwrap_or_default().to_string());
-    }
-    Ok(keys)
-}
-
-fn parse_items(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(Vec<String>, Vec<Option<String>>), StoreError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b'\t')
-        .from_reader(bytes);
-    let (mut keys, mut titles) = (Vec::new(), Vec::new());
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            parse_error(path, line, e.to_string())
-        })?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        expect_id(path, line, record.get(0), keys.len() + 1)?;
-        keys.push(record.get(1).unwrap_or_default().to_string());
-        titles.push(record.get(2).filter(|t| !t.is_empty()).map(str::to_string));
-    }
-    Ok((keys, titles))
-}
-
-fn parse_sequences(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u32>>, StoreError> {
-    let mut sequences = Vec::new();
-    for (line, text) in data_lines(path, bytes)? {
-        let mut fields = text.splitn(2, '\t');
-        expect_id(path, line, fields.next(), sequences.len() + 1)?;
-        sequences.push(parse_ids(path, line, fields.next().unwrap_or_default())?);
-    }
-    Ok(sequences)
-}
-
-fn parse_samples(path: &Path, bytes: &[u8]) -> Result<SampleSet, StoreError> {
-    let mut set = SampleSet::new();
-    for (line, text) in data_lines(path, bytes)? {
-        let fields: Vec<&str> = text.splitn(3, '\t').collect();
-        if fields.len() != 3 {
-            return Err(parse_error(
-                path,
-                line,
-                "expected user_id, target and input",
-            ));
-        }
-        let user = parse_ids(path, line, fields[0])?;
-        let target = parse_ids(path, line, fields[1])?;
-        let (&[user], &[target]) = (user.as_slice(), target.as_slice()) else {
-            return Err(parse_error(
-                path,
-                line,
-                "user_id and target must be single ids",
-            ));
-        };
-        set.push(user, &parse_ids(path, line, fields[2])?, target);
-    }
-    Ok(set)
 }
