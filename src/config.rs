@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::data::official::OfficialConfig;
 use crate::data::synthetic::SyntheticConfig;
 use crate::eval::metrics::{Metric, DEFAULT_KS};
 
@@ -152,6 +153,8 @@ pub struct ExperimentConfig {
     pub eval: EvalConfig,
     /// Generator settings of the embedded `synthetic` dataset.
     pub synthetic: SyntheticConfig,
+    /// The authors' processed folder, used by the dataset named `official`.
+    pub official: Option<OfficialConfig>,
 }
 
 impl ExperimentConfig {

@@ -84,7 +84,12 @@ impl DatasetCache {
     ) -> Result<&LoadedDataset> {
         if !self.loaded.contains_key(name) {
             let start = Instant::now();
-            let data = registry::load(name, &workspace.data_dir, &experiment.synthetic)?;
+            let data = registry::load(
+                name,
+                &workspace.data_dir,
+                &experiment.synthetic,
+                experiment.official.as_ref(),
+            )?;
             let content_hash = store::content_hash(&data)?;
             let loaded = LoadedDataset {
                 data: Rc::new(data),

@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use std::path::PathBuf;
+
 use crate::config::{ExperimentConfig, ModelSpec};
+use crate::data::official::{BundleOrder, OfficialConfig};
+use crate::data::registry::OFFICIAL;
 use crate::experiment::{self, DatasetCache, RunStatus};
 use crate::report::table;
 
@@ -22,6 +26,18 @@ pub struct RunArgs {
     /// Seed for initialisation, shuffling and dropout.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run on the authors' processed folder (train.txt/test.txt sample pickles and optional
+    /// centre pickles) instead of a dataset name.
+    #[arg(long, conflicts_with = "dataset")]
+    pub official_dir: Option<PathBuf>,
+    /// Which modality the official bundle lists [1] and [2] hold.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text-image",
+        requires = "official_dir"
+    )]
+    pub bundle_order: BundleOrder,
     #[command(flatten)]
     pub experiment: ExperimentArgs,
 }
@@ -45,6 +61,15 @@ pub fn execute(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         }
         if let Some(seed) = args.seed {
             c.seeds = vec![seed];
+        }
+        if let Some(dir) = &args.official_dir {
+            c.datasets = vec![OFFICIAL.to_string()];
+            c.official = Some(OfficialConfig {
+                dir: dir.clone(),
+                bundle_order: args.bundle_order,
+                validation_share: 0.1,
+                seed: 2023,
+            });
         }
         if c.datasets.is_empty() {
             c.datasets = vec!["synthetic".to_string()];

@@ -2,6 +2,7 @@
 //! `synthetic` generator, and the versioned on-disk prepared format.
 pub mod codes;
 pub mod log;
+pub mod official;
 pub mod prepared;
 pub mod registry;
 pub mod sequence_file;

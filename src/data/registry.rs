@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::official::{self, OfficialConfig, OfficialError};
 use super::prepared::PreparedDataset;
 use super::split::SplitConfig;
 use super::store::{self, StoreError};
 use super::synthetic::{self, SyntheticConfig};
 
 pub const SYNTHETIC: &str = "synthetic";
+/// The authors' processed folder given by `--official-dir` (spec §1.4).
+pub const OFFICIAL: &str = "official";
 
 /// The six datasets of the MMSR paper (spec §1.1), by their CLI names.
 pub const AMAZON_DATASETS: [&str; 6] = ["beauty", "clothing", "sport", "toy", "kitchen", "phone"];
@@ -21,8 +24,12 @@ pub enum DatasetError {
     Unknown { name: String, valid: Vec<String> },
     #[error("dataset {name:?} is not prepared in {}: prepare it first with `mmsr-bench prepare {name} ...` (see README, 'Real datasets')", dir.display())]
     NotPrepared { name: String, dir: PathBuf },
+    #[error("dataset \"official\" is the authors' processed folder: pass --official-dir DIR")]
+    OfficialWithoutDir,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Official(#[from] OfficialError),
 }
 
 /// Where prepared datasets of a data directory live.
@@ -51,6 +58,9 @@ pub fn known_names(data_dir: &Path) -> Vec<String> {
 
 /// Checks a name without loading anything.
 pub fn validate_name(name: &str, data_dir: &Path) -> Result<(), DatasetError> {
+    if name == OFFICIAL {
+        return Ok(());
+    }
     let valid = known_names(data_dir);
     if valid.iter().any(|n| n == name) {
         Ok(())
@@ -62,14 +72,24 @@ pub fn validate_name(name: &str, data_dir: &Path) -> Result<(), DatasetError> {
     }
 }
 
-/// Generates `synthetic` in-process or loads a prepared dataset from `data_dir`.
+/// Generates `synthetic` in-process, imports `official` from its folder, or loads a prepared
+/// dataset from `data_dir`.
 pub fn load(
     name: &str,
     data_dir: &Path,
     synthetic: &SyntheticConfig,
+    official: Option<&OfficialConfig>,
 ) -> Result<PreparedDataset, DatasetError> {
     if name == SYNTHETIC {
         return Ok(synthetic::generate(synthetic, &SplitConfig::default()));
+    }
+    if name == OFFICIAL {
+        let config = official.ok_or(DatasetError::OfficialWithoutDir)?;
+        let (dataset, notes) = official::import(config)?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        return Ok(dataset);
     }
     validate_name(name, data_dir)?;
     let dir = prepared_dir(data_dir, name);
@@ -89,14 +109,14 @@ mod tests {
     #[test]
     fn unknown_names_list_the_valid_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let e = load("beuaty", dir.path(), &SyntheticConfig::default())
+        let e = load("beuaty", dir.path(), &SyntheticConfig::default(), None)
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
             "unknown dataset \"beuaty\"; valid names: synthetic, beauty, clothing, sport, toy, kitchen, phone"
         );
-        let e = load("beauty", dir.path(), &SyntheticConfig::default())
+        let e = load("beauty", dir.path(), &SyntheticConfig::default(), None)
             .unwrap_err()
             .to_string();
         assert!(

@@ -1,0 +1,485 @@
+//! Importer for the official MMSR processed data (spec §1.4): the 4-list sample pickles
+//! (`train.txt`, `test.txt`: inputs, two bundle lists, targets) and, when present, the k-means
+//! centre pickles (numpy float arrays) for code initialisation. The pickle reader is data-only
+//! (serde-pickle): no class is looked up and nothing is executed; numpy arrays are decoded from
+//! the shape, byte order and raw bytes of their pickled state.
+
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_pickle::{DeOptions, Value};
+use thiserror::Error;
+
+use super::codes::{CodeBook, CodeConfig, LinkMetric, ModalityCodes};
+use super::log::InteractionDataset;
+use super::prepared::{ItemSideInfo, PreparedDataset, Provenance};
+use super::split::{SampleSet, SplitConfig, Splits};
+
+/// Which modality the bundle lists `[1]` and `[2]` of a sample pickle hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BundleOrder {
+    /// `[1]` image codes, `[2]` text codes (the shipped `data/sample` files).
+    ImageText,
+    /// `[1]` text codes, `[2]` image codes (what the official preprocessing writes).
+    TextImage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficialConfig {
+    pub dir: PathBuf,
+    pub bundle_order: BundleOrder,
+    /// Share of training samples held out for model selection (seeded): the official files
+    /// carry no user ids, so the per-user carve-out is impossible.
+    pub validation_share: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum OfficialError {
+    #[error("{path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("{dir}: {problem}")]
+    Folder { dir: PathBuf, problem: String },
+}
+
+fn file_error(path: &Path, problem: impl Into<String>) -> OfficialError {
+    OfficialError::File {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+}
+
+/// The decoded sample lists of one file: per sample the inputs, two bundle lists and a target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleLists {
+    pub inputs: Vec<Vec<u32>>,
+    pub first: Vec<Vec<Vec<u32>>>,
+    pub second: Vec<Vec<Vec<u32>>>,
+    pub targets: Vec<u32>,
+}
+
+fn load_value(path: &Path) -> Result<Value, OfficialError> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    let options = DeOptions::new()
+        .replace_unresolved_globals()
+        .keep_restore_state();
+    serde_pickle::value_from_slice(&bytes, options)
+        .map_err(|e| file_error(path, format!("not a readable pickle: {e}")))
+}
+
+fn as_list<'a>(value: &'a Value, what: &str, path: &Path) -> Result<&'a [Value], OfficialError> {
+    match value {
+        Value::List(items) | Value::Tuple(items) => Ok(items),
+        _ => Err(file_error(path, format!("{what} is not a list"))),
+    }
+}
+
+fn as_id(value: &Value, what: &str, path: &Path) -> Result<u32, OfficialError> {
+    match value {
+        Value::I64(v) if *v >= 0 && *v <= i64::from(u32::MAX) => Ok(*v as u32),
+        other => Err(file_error(
+            path,
+            format!("{what} is not a non-negative id: {other:?}"),
+        )),
+    }
+}
+
+/// Reads a 4-list sample pickle (`[inputs, bundles1, bundles2, targets]`).
+pub fn read_sample_lists(path: &Path) -> Result<SampleLists, OfficialError> {
+    let value = load_value(path)?;
+    let top = as_list(&value, "the file", path)?;
+    if top.len() != 4 {
+        return Err(file_error(
+            path,
+            format!("expected 4 parallel lists, found {}", top.len()),
+        ));
+    }
+    let inputs_raw = as_list(&top[0], "list [0]", path)?;
+    let (first_raw, second_raw) = (
+        as_list(&top[1], "list [1]", path)?,
+        as_list(&top[2], "list [2]", path)?,
+    );
+    let targets_raw = as_list(&top[3], "list [3]", path)?;
+    let n = inputs_raw.len();
+    if [first_raw.len(), second_raw.len(), targets_raw.len()]
+        .iter()
+        .any(|&l| l != n)
+    {
+        return Err(file_error(path, "the four lists differ in length"));
+    }
+    let mut lists = SampleLists::default();
+    for s in 0..n {
+        let input: Vec<u32> = as_list(&inputs_raw[s], &format!("sample {s} input"), path)?
+            .iter()
+            .map(|v| as_id(v, &format!("sample {s} item"), path))
+            .collect::<Result<_, _>>()?;
+        if input.is_empty() || input.contains(&0) {
+            return Err(file_error(
+                path,
+                format!("sample {s}: empty input or padding id 0"),
+            ));
+        }
+        let bundles = |raw: &Value, which: &str| -> Result<Vec<Vec<u32>>, OfficialError> {
+            let per_position = as_list(raw, &format!("sample {s} bundles {which}"), path)?;
+            if per_position.len() != input.len() {
+                return Err(file_error(
+                    path,
+                    format!("sample {s}: bundles {which} do not match the input length"),
+                ));
+            }
+            per_position
+                .iter()
+                .map(|b| {
+                    as_list(b, "a bundle", path)?
+                        .iter()
+                        .map(|v| as_id(v, "a code id", path))
+                        .collect()
+                })
+                .collect()
+        };
+        lists.first.push(bundles(&first_raw[s], "[1]")?);
+        lists.second.push(bundles(&second_raw[s], "[2]")?);
+        lists
+            .targets
+            .push(as_id(&targets_raw[s], &format!("sample {s} target"), path)?);
+        lists.inputs.push(input);
+    }
+    Ok(lists)
+}
+
+/// Decodes a pickled numpy float array `[rows, cols]` (float64 or float32, little-endian) from
+/// its reconstruct state `(version, shape, dtype state, fortran, raw bytes)`.
+pub fn read_numpy_matrix(path: &Path) -> Result<(Vec<f32>, usize, usize), OfficialError> {
+    let value = load_value(path)?;
+    let bad = |problem: &str| {
+        file_error(
+            path,
+            format!("not a pickled 2-d numpy float array ({problem})"),
+        )
+    };
+    let state = as_list(&value, "the array state", path).map_err(|_| bad("no array state"))?;
+    let [_, Value::Tuple(shape), Value::Tuple(dtype), Value::Bool(fortran), Value::Bytes(raw)] =
+        state
+    else {
+        return Err(bad("unexpected state layout"));
+    };
+    let (rows, cols) = match shape.as_slice() {
+        [Value::I64(r), Value::I64(c)] if *r >= 0 && *c >= 0 => (*r as usize, *c as usize),
+        _ => return Err(bad("shape is not 2-d")),
+    };
+    if *fortran {
+        return Err(bad("Fortran order"));
+    }
+    if !matches!(dtype.get(1), Some(Value::String(order)) if order == "<" || order == "|") {
+        return Err(bad("not little-endian"));
+    }
+    let count = rows * cols;
+    let values: Vec<f32> = match raw.len().checked_div(count) {
+        Some(8) if raw.len() == count * 8 => raw
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        Some(4) if raw.len() == count * 4 => raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect(),
+        _ => return Err(bad("neither float64 nor float32 data")),
+    };
+    Ok((values, rows, cols))
+}
+
+/// `name.txt` if present, else the single `name*.txt` of the folder.
+fn find_file(dir: &Path, name: &str) -> Result<PathBuf, OfficialError> {
+    let exact = dir.join(format!("{name}.txt"));
+    if exact.exists() {
+        return Ok(exact);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| OfficialError::Folder {
+        dir: dir.to_path_buf(),
+        problem: format!("cannot list: {e}"),
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            file.starts_with(name) && file.ends_with(".txt")
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(OfficialError::Folder {
+            dir: dir.to_path_buf(),
+            problem: format!("no {name}.txt (or {name}*.txt) sample pickle"),
+        }),
+        _ => Err(OfficialError::Folder {
+            dir: dir.to_path_buf(),
+            problem: format!("several {name}*.txt files; keep one or name it {name}.txt"),
+        }),
+    }
+}
+
+/// Smallest and largest id over samples -> positions -> bundle ids (None when all are empty).
+fn id_range(lists: &[Vec<Vec<u32>>]) -> Option<(u32, u32)> {
+    let ids = lists.iter().flatten().flatten().copied();
+    ids.fold(None, |acc, id| match acc {
+        None => Some((id, id)),
+        Some((lo, hi)) => Some((lo.min(id), hi.max(id))),
+    })
+}
+
+/// Per-item code links from per-position bundles; every occurrence of an item must carry the
+/// same bundle (true for official outputs, where bundles are item -> codes lookups).
+fn per_item_links(
+    lists: &[&SampleLists],
+    which: fn(&SampleLists) -> &Vec<Vec<Vec<u32>>>,
+    offset: u32,
+    num_items: usize,
+    path: &Path,
+) -> Result<Vec<Vec<u32>>, OfficialError> {
+    let mut links: Vec<Option<Vec<u32>>> = vec![None; num_items + 1];
+    for lists in lists {
+        for (input, bundles) in lists.inputs.iter().zip(which(lists)) {
+            for (&item, bundle) in input.iter().zip(bundles) {
+                let local: Vec<u32> = bundle.iter().map(|&id| id - offset).collect();
+                match &links[item as usize] {
+                    None => links[item as usize] = Some(local),
+                    Some(existing) if *existing == local => {}
+                    Some(_) => {
+                        return Err(file_error(path, format!("item {item} carries different code bundles in different samples; per-sample bundles are not supported")))
+                    }
+                }
+            }
+        }
+    }
+    Ok(links.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+/// Imports an official processed folder as a prepared dataset named `official`.
+pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>), OfficialError> {
+    let dir = &config.dir;
+    let (train_path, test_path) = (find_file(dir, "train")?, find_file(dir, "test")?);
+    let train = read_sample_lists(&train_path)?;
+    let mut test = read_sample_lists(&test_path)?;
+    let mut notes = Vec::new();
+
+    // As the official get_item_num: the largest item id over inputs and targets of both files.
+    let num_items = [&train, &test]
+        .iter()
+        .flat_map(|l| l.inputs.iter().flatten().chain(l.targets.iter()))
+        .copied()
+        .max()
+        .unwrap_or(0) as usize;
+    let item_range_end = num_items as u32;
+    let (train_first, train_second) = (id_range(&train.first), id_range(&train.second));
+    let (Some(first_range), Some(second_range)) = (train_first, train_second) else {
+        return Err(file_error(
+            &train_path,
+            "the training bundles are empty: no codes to import",
+        ));
+    };
+    for (range, which) in [(first_range, "[1]"), (second_range, "[2]")] {
+        if range.0 <= item_range_end {
+            return Err(file_error(
+                &train_path,
+                format!("bundle ids {which} overlap the item ids 1..={num_items}"),
+            ));
+        }
+    }
+    // Spec §2.6: image codes come first after the items, text codes after them.
+    let (image_first, image_range, text_range) = match config.bundle_order {
+        BundleOrder::ImageText => (true, first_range, second_range),
+        BundleOrder::TextImage => (false, second_range, first_range),
+    };
+    if image_range.0 > text_range.0 {
+        let other = if image_first {
+            "text-image"
+        } else {
+            "image-text"
+        };
+        return Err(file_error(&train_path, format!("the bundle order puts image code ids above text code ids, which the id layout forbids; try --bundle-order {other}")));
+    }
+    let image_offset = num_items as u32 + 1;
+    let image_codes = (image_range.1 - image_offset + 1) as usize;
+    let text_offset = image_offset + image_codes as u32;
+    if text_range.0 < text_offset {
+        return Err(file_error(&train_path, "image and text code ids overlap"));
+    }
+    let text_codes = (text_range.1 - text_offset + 1) as usize;
+
+    // The shipped test file was never offset (spec §1.4.3): its code ids equal item ids.
+    let test_ranges = (id_range(&test.first), id_range(&test.second));
+    if let (Some(a), Some(b)) = test_ranges {
+        if a.1 <= item_range_end && b.1 <= item_range_end {
+            let (first_shift, second_shift) = if image_first {
+                (image_offset, text_offset)
+            } else {
+                (text_offset, image_offset)
+            };
+            for bundles in test.first.iter_mut().flatten() {
+                bundles.iter_mut().for_each(|id| *id += first_shift);
+            }
+            for bundles in test.second.iter_mut().flatten() {
+                bundles.iter_mut().for_each(|id| *id += second_shift);
+            }
+            notes.push(format!(
+                "{}: code ids were not offset (they equal item ids); added {first_shift} to list [1] and {second_shift} to list [2] (spec §1.4.3)",
+                test_path.display()
+            ));
+        }
+    }
+
+    let both = [&train, &test];
+    let first_links = |offset| per_item_links(&both, |l| &l.first, offset, num_items, &test_path);
+    let second_links = |offset| per_item_links(&both, |l| &l.second, offset, num_items, &test_path);
+    let (image_links, text_links) = if image_first {
+        (first_links(image_offset)?, second_links(text_offset)?)
+    } else {
+        (second_links(image_offset)?, first_links(text_offset)?)
+    };
+    for (links, codes, name) in [
+        (&image_links, image_codes, "image"),
+        (&text_links, text_codes, "text"),
+    ] {
+        if links.iter().flatten().any(|&c| c as usize >= codes) {
+            return Err(file_error(
+                &test_path,
+                format!(
+                    "{name} code ids outside the range seen in {}",
+                    train_path.display()
+                ),
+            ));
+        }
+    }
+
+    let centres = |prefix: &str, codes: usize| -> Result<(Vec<f32>, usize), OfficialError> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok((Vec::new(), 0));
+        };
+        let candidates: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let f = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                f.starts_with(&format!("{prefix}_cluster")) && f.ends_with(".pickle")
+            })
+            .collect();
+        match candidates.as_slice() {
+            [path] => {
+                let (values, rows, cols) = read_numpy_matrix(path)?;
+                if rows != codes {
+                    return Err(file_error(
+                        path,
+                        format!("{rows} centres, but the samples use {codes} {prefix} codes"),
+                    ));
+                }
+                Ok((values, cols))
+            }
+            _ => Ok((Vec::new(), 0)),
+        }
+    };
+    let (image_centres, image_dim) = centres("image", image_codes)?;
+    let (text_centres, text_dim) = centres("text", text_codes)?;
+    if image_dim == 0 || text_dim == 0 {
+        notes.push("no (or no unique) image_cluster*/text_cluster* centre pickle: code embeddings start random".to_string());
+    }
+    let codes = ModalityCodes {
+        config: CodeConfig {
+            clusters: image_codes.max(text_codes),
+            links: train
+                .first
+                .iter()
+                .flatten()
+                .map(Vec::len)
+                .max()
+                .unwrap_or(0),
+            metric: LinkMetric::Euclidean,
+            ..CodeConfig::default()
+        },
+        image: Some(CodeBook {
+            num_codes: image_codes,
+            centres: image_centres,
+            centre_dim: image_dim,
+            links: image_links,
+        }),
+        text: Some(CodeBook {
+            num_codes: text_codes,
+            centres: text_centres,
+            centre_dim: text_dim,
+            links: text_links,
+        }),
+    };
+
+    // Validation: a seeded share of the training samples (no user ids to do better).
+    let mut order: Vec<usize> = (0..train.inputs.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+    let held_out = ((train.inputs.len() as f64) * config.validation_share).round() as usize;
+    let mut is_valid = vec![false; order.len()];
+    for &s in &order[..held_out] {
+        is_valid[s] = true;
+    }
+    let (mut train_set, mut valid_set, mut test_set) =
+        (SampleSet::new(), SampleSet::new(), SampleSet::new());
+    for (s, (input, &target)) in train.inputs.iter().zip(&train.targets).enumerate() {
+        let set = if is_valid[s] {
+            &mut valid_set
+        } else {
+            &mut train_set
+        };
+        set.push(0, input, target);
+    }
+    for (input, &target) in test.inputs.iter().zip(&test.targets) {
+        test_set.push(0, input, target);
+    }
+    notes.push(format!(
+        "validation = a seeded {:.0} % of the {} training samples (the files carry no user ids, so samples of one user can fall on both sides)",
+        config.validation_share * 100.0,
+        train.inputs.len()
+    ));
+
+    let interactions = InteractionDataset {
+        user_keys: Vec::new(),
+        item_keys: (1..=num_items).map(|i| i.to_string()).collect(),
+        sequences: Vec::new(),
+    };
+    let max_len = [&train_set, &valid_set, &test_set]
+        .iter()
+        .map(|s| s.max_input_len())
+        .max()
+        .unwrap_or(0);
+    let dataset = PreparedDataset {
+        name: "official".to_string(),
+        provenance: Provenance {
+            source: format!(
+                "official MMSR processed data in {} ({:?} bundles)",
+                dir.display(),
+                config.bundle_order
+            ),
+            k_core: None,
+            min_rating: None,
+        },
+        split_config: SplitConfig {
+            test_ratio: 0.0,
+            max_len,
+            validation: true,
+        },
+        interactions,
+        splits: Splits {
+            train: train_set,
+            valid: valid_set,
+            test: test_set,
+        },
+        side: ItemSideInfo {
+            titles: vec![None; num_items],
+            ..ItemSideInfo::default()
+        },
+        codes: Some(codes),
+    };
+    Ok((dataset, notes))
+}

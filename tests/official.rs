@@ -1,0 +1,163 @@
+//! The importer for the authors' processed pickles, on the shipped sample (spec §1.4.3).
+
+mod common;
+
+use std::path::PathBuf;
+
+use mmsr_bench::data::official::{
+    import, read_numpy_matrix, read_sample_lists, BundleOrder, OfficialConfig,
+};
+use mmsr_bench::graph::GraphSet;
+
+fn sample_dir() -> PathBuf {
+    common::shared_data("mmsr-sample/train_c2_k2.txt")
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/official")
+        .join(name)
+}
+
+#[test]
+fn reads_the_shipped_train_pickle_as_the_spec_describes() {
+    let lists = read_sample_lists(&sample_dir().join("train_c2_k2.txt")).unwrap();
+    assert_eq!(lists.inputs.len(), 1205);
+    assert_eq!(lists.inputs[0], vec![1, 2]);
+    assert_eq!(lists.first[0], vec![vec![311, 311], vec![312, 312]]);
+    assert_eq!(lists.second[0], vec![vec![621, 621], vec![622, 622]]);
+    assert_eq!(lists.targets[0], 3);
+    assert_eq!(
+        (lists.inputs[6].clone(), lists.targets[6]),
+        (vec![10, 11, 11], 11)
+    );
+    assert_eq!(lists.inputs[17], vec![22, 22, 23, 23, 23, 22, 23]);
+    assert_eq!(lists.targets[17], 23);
+    assert_eq!(lists.inputs.iter().map(Vec::len).max(), Some(16));
+    let test = read_sample_lists(&sample_dir().join("test_c2_k2.txt")).unwrap();
+    assert_eq!(test.inputs.len(), 99);
+    assert_eq!(
+        (test.inputs[0].clone(), test.first[0].clone()),
+        (vec![282], vec![vec![282, 282]])
+    );
+}
+
+#[test]
+fn imports_the_sample_with_layout_fix_up_and_graphs() {
+    let config = OfficialConfig {
+        dir: sample_dir(),
+        bundle_order: BundleOrder::ImageText,
+        validation_share: 0.1,
+        seed: 1,
+    };
+    let (data, notes) = import(&config).unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("added 310 to list [1] and 620 to list [2]")),
+        "{notes:?}"
+    );
+    assert_eq!(data.num_items(), 309);
+    let codes = data.codes.as_ref().unwrap();
+    let layout = codes.layout(309);
+    assert_eq!(
+        (
+            layout.image_offset(),
+            layout.text_offset(),
+            layout.table_rows()
+        ),
+        (310, 620, 930)
+    );
+    let bundles = codes.item_bundles(309);
+    assert_eq!(bundles.image[282], vec![592, 592]);
+    assert_eq!(bundles.text[282], vec![902, 902]);
+    assert_eq!(data.splits.train.len() + data.splits.valid.len(), 1205);
+    assert_eq!(data.splits.valid.len(), 121);
+    assert_eq!(data.splits.test.len(), 99);
+
+    // The graph of training sample 17 is the worked example of spec §3.4.
+    let graphs = GraphSet::build(&data.splits.train, Some(&bundles));
+    let index = (0..data.splits.train.len())
+        .find(|&s| data.splits.train.input(s) == [22, 22, 23, 23, 23, 22, 23])
+        .expect("sample 17 is in the training part");
+    assert_eq!(graphs.graph(index).nodes, &[22, 23, 332, 333, 642, 643]);
+    // Test graphs use the fixed-up ids, i.e. real code nodes rather than collisions with items.
+    let test_graphs = GraphSet::build(&data.splits.test, Some(&bundles));
+    assert_eq!(test_graphs.graph(0).nodes, &[282, 592, 902]);
+}
+
+#[test]
+fn a_wrong_bundle_order_is_explained() {
+    let config = OfficialConfig {
+        dir: sample_dir(),
+        bundle_order: BundleOrder::TextImage,
+        validation_share: 0.1,
+        seed: 1,
+    };
+    let message = import(&config).unwrap_err().to_string();
+    assert!(
+        message.contains("try --bundle-order image-text"),
+        "{message}"
+    );
+}
+
+#[test]
+fn decodes_pickled_numpy_centres_without_executing_anything() {
+    let (values, rows, cols) =
+        read_numpy_matrix(&fixture("image_cluster3_feature4.pickle")).unwrap();
+    assert_eq!((rows, cols), (3, 4));
+    assert_eq!(&values[4..8], &[1.5, -1.0, 2.0, 0.5]);
+    let (values32, ..) = read_numpy_matrix(&fixture("text_cluster3_feature4.pickle")).unwrap();
+    assert_eq!(&values32[4..8], &[3.0, -2.0, 4.0, 1.0]);
+    let not_an_array = read_numpy_matrix(&sample_dir().join("train_c2_k2.txt"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        not_an_array.contains("not a pickled 2-d numpy float array"),
+        "{not_an_array}"
+    );
+}
+
+#[test]
+fn broken_pickles_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(sample_dir().join("train_c2_k2.txt")).unwrap();
+    for cut in [0usize, 3, 100, bytes.len() / 2, bytes.len() - 1] {
+        let path = dir.path().join(format!("cut{cut}.txt"));
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let message = read_sample_lists(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("not a readable pickle"),
+            "{cut}: {message}"
+        );
+    }
+}
+
+#[test]
+fn han_gnn_runs_on_the_official_sample_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = sample_dir();
+    let out = common::mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "run",
+            "--model",
+            "han-gnn",
+            "--official-dir",
+            sample.to_str().unwrap(),
+            "--bundle-order",
+            "image-text",
+            "--max-epochs",
+            "2",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(common::stdout(&out).contains("han-gnn on official"));
+    assert!(common::stderr(&out).contains("code ids were not offset"));
+}
