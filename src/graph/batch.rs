@@ -32,6 +32,8 @@ pub struct DenseGraphBatch {
     pub real: Tensor,
     /// Local index of each graph's most recent item node. [B] int64.
     pub last: Tensor,
+    /// Flat indices (`b * N + n`) of the item, image and text nodes, for typed projections.
+    pub type_index: [Tensor; 3],
 }
 
 /// Concatenated graphs: `T` nodes, edge lists with batch-global node indices.
@@ -59,10 +61,23 @@ pub struct SparseGraphBatch {
     pub position_indices: Tensor,
     /// Node index of each graph's most recent item. [B] int64.
     pub last: Tensor,
+    /// Node indices of the item, image and text nodes, for typed projections.
+    pub type_index: [Tensor; 3],
 }
 
 fn to_device(values: Vec<i64>, shape: &[i64], device: Device) -> Tensor {
     Tensor::from_slice(&values).view(shape).to_device(device)
+}
+
+/// Positions in `types` (flat) of the nodes of type 1, 2 and 3.
+fn type_index(types: &[i64], device: Device) -> [Tensor; 3] {
+    [1i64, 2, 3].map(|t| {
+        let rows: Vec<i64> = (0..types.len() as i64)
+            .filter(|&i| types[i as usize] == t)
+            .collect();
+        let len = rows.len() as i64;
+        to_device(rows, &[len], device)
+    })
 }
 
 impl DenseGraphBatch {
@@ -103,8 +118,10 @@ impl DenseGraphBatch {
             }
             last.push(g.last_node() as i64);
         }
+        let type_index = type_index(&types, device);
         let (b, n, p) = (b as i64, n as i64, p as i64);
         Self {
+            type_index,
             nodes: to_device(nodes, &[b, n], device),
             types: to_device(types, &[b, n], device),
             adjacency: to_device(adjacency, &[b, n, n], device),
@@ -162,6 +179,7 @@ impl SparseGraphBatch {
             to_device(v, &[len], device)
         };
         Self {
+            type_index: type_index(&types, device),
             num_nodes: nodes.len() as i64,
             num_positions,
             nodes: vector(nodes),

@@ -3,8 +3,8 @@
 
 pub mod han_gnn;
 pub mod input;
+pub mod ops;
 pub mod pop;
-pub mod segment;
 
 use serde::de::DeserializeOwned;
 use tch::{nn, Device, Tensor};

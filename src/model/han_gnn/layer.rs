@@ -12,7 +12,7 @@ use tch::{nn, Kind, Tensor};
 
 use crate::graph::{DenseGraphBatch, SparseGraphBatch};
 use crate::model::input::uniform_init;
-use crate::model::segment::{aggregate, leaky_relu, segment_softmax, NEG};
+use crate::model::ops::{aggregate, dropout, leaky_relu, segment_softmax, typed_projection, NEG};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,16 +69,8 @@ impl HanLayer {
         }
     }
 
-    /// `h @ W[type]` per node, zero for padding: three matmuls combined by type masks.
-    fn typed_projection(h: &Tensor, types: &Tensor, weights: &Tensor) -> Tensor {
-        (1..=3)
-            .map(|t| h.matmul(&weights.get(t)) * types.eq(t).unsqueeze(-1).to_kind(Kind::Float))
-            .reduce(|a, b| a + b)
-            .expect("three node types")
-    }
-
     fn dropout(&self, weights: &Tensor, train: bool) -> Tensor {
-        weights.dropout(self.attention_dropout, train)
+        dropout(weights, self.attention_dropout, train)
     }
 
     /// The update gate: a per-node softmax over the two candidates, scored by a shared MLP.
@@ -93,20 +85,20 @@ impl HanLayer {
     }
 
     pub fn forward(&self, h0: &Tensor, graph: Graph, train: bool) -> Tensor {
-        let types = match graph {
-            Graph::Dense(b) => &b.types,
-            Graph::Sparse(b) => &b.types,
+        // Typed projections over the real nodes only, on [rows, D] (dense: rows = B * N).
+        let type_index = match graph {
+            Graph::Dense(b) => &b.type_index,
+            Graph::Sparse(b) => &b.type_index,
         };
-        let q = Self::typed_projection(h0, types, &self.w_query);
+        let shape = h0.size();
+        let flat = h0.view([-1, shape[shape.len() - 1]]);
+        let project = |w: &Tensor| typed_projection(&flat, type_index, w).view(shape.as_slice());
+        let q = project(&self.w_query);
         let (k, v) = match self.mode {
             HanMode::Compat => (q.shallow_clone(), q.shallow_clone()),
             HanMode::Fixed => (
-                Self::typed_projection(h0, types, self.w_key.as_ref().expect("fixed mode has W_K")),
-                Self::typed_projection(
-                    h0,
-                    types,
-                    self.w_value.as_ref().expect("fixed mode has W_V"),
-                ),
+                project(self.w_key.as_ref().expect("fixed mode has W_K")),
+                project(self.w_value.as_ref().expect("fixed mode has W_V")),
             ),
         };
         let ops: &dyn AttentionOps = match graph {

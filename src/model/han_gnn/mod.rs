@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::input::{InputConfig, InputLayer, POSITION_ROWS};
+use super::ops::dropout;
 use super::{
     count_parameters, parse_params, Batch, BatchInput, InputKind, ModelContext, ModelEntry,
     ModelError, Recommender,
@@ -179,19 +180,22 @@ impl HanGnn {
         })
     }
 
-    /// Final node states, already pooled to the most recent item: [B, D].
+    /// Final node states pooled to the most recent item: [B, D]. Every layer is followed by
+    /// dropout and the padding mask; after the last layer only the pooled rows are used, so that
+    /// dropout is applied after pooling (elementwise and independent: the same distribution, a
+    /// fraction of the work).
     pub fn user_representations(&self, batch: &Batch, train: bool) -> Tensor {
-        let dropout = self.config.dropout;
-        match &batch.input {
+        let p = self.config.dropout;
+        let layers = self.config.layers;
+        let pooled = match &batch.input {
             BatchInput::Dense(b) => {
                 let real = b.real.unsqueeze(-1);
                 let mut h = self.input.dense(b);
-                for _ in 0..self.config.layers {
-                    h = self
-                        .layer
-                        .forward(&h, Graph::Dense(b), train)
-                        .dropout(dropout, train)
-                        * &real;
+                for l in 0..layers {
+                    h = self.layer.forward(&h, Graph::Dense(b), train);
+                    if l + 1 < layers {
+                        h = dropout(&h, p, train) * &real;
+                    }
                 }
                 let index = b
                     .last
@@ -201,16 +205,17 @@ impl HanGnn {
             }
             BatchInput::Sparse(b) => {
                 let mut h = self.input.sparse(b);
-                for _ in 0..self.config.layers {
-                    h = self
-                        .layer
-                        .forward(&h, Graph::Sparse(b), train)
-                        .dropout(dropout, train);
+                for l in 0..layers {
+                    h = self.layer.forward(&h, Graph::Sparse(b), train);
+                    if l + 1 < layers {
+                        h = dropout(&h, p, train);
+                    }
                 }
                 h.index_select(0, &b.last)
             }
             BatchInput::None => panic!("{} needs graph batches", self.name),
-        }
+        };
+        dropout(&pooled, p, train)
     }
 }
 
