@@ -1,9 +1,11 @@
 //! Interaction data: raw logs, k-core, deterministic ids, the fixed splits, the embedded
 //! `synthetic` generator, and the versioned on-disk prepared format.
+pub mod features;
 pub mod log;
 pub mod prepared;
 pub mod registry;
 pub mod sequence_file;
+pub mod sources;
 pub mod split;
 pub mod store;
 pub mod synthetic;
