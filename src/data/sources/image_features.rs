@@ -92,11 +92,10 @@ impl<R: Read> ImageFeatureReader<R> {
     /// The next record, or `None` after the last complete one.
     pub fn next_record(&mut self) -> Result<Option<ImageRecord<'_>>, SourceError> {
         let index = self.next_index;
-        let n = read_full(&mut self.reader, &mut self.buf).map_err(|source| SourceError::Read {
-            path: self.path.clone(),
-            line: 0,
-            source,
-        })?;
+        let n = match read_full(&mut self.reader, &mut self.buf) {
+            Ok(n) => n,
+            Err(e) => return Err(self.record_error(index, format!("read error: {e}"))),
+        };
         if n == 0 {
             return Ok(None);
         }
