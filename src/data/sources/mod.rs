@@ -20,6 +20,7 @@ pub mod pyliteral;
 pub mod ratings;
 pub mod registry;
 pub mod reviews;
+pub mod verify;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
