@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand; each turns raw flags into resolved settings
 //! and calls the library. No modelling logic lives here.
 
+mod download;
 mod evaluate;
 mod list;
 mod prepare;
@@ -52,6 +53,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Prepare a dataset (filter, ids, split) and store it under <data-dir>/prepared/<name>.
     Prepare(prepare::PrepareArgs),
+    /// Fetch and verify the raw Amazon-2014 files of a dataset into <data-dir>/raw/<name>.
+    Download(download::DownloadArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
     /// List the models.
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::RunAll(args) => run_all::execute(&cli, args),
         Command::Evaluate(args) => evaluate::execute(args),
         Command::Prepare(args) => prepare::execute(&cli, args),
+        Command::Download(args) => download::execute(&cli, args),
         Command::Datasets => list::datasets(&cli),
         Command::Models => list::models(),
     }
