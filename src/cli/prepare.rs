@@ -1,72 +1,141 @@
-//! `mmsr-bench prepare`: build a prepared dataset and store it in the data directory.
+//! `mmsr-bench prepare`: build a prepared dataset (filter, ids, split, features, codes) and store
+//! it in the data directory.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
 
+use crate::data::codes::LinkMetric;
+use crate::data::prepare::{self, ItemFileSpec, PrepareOptions};
 use crate::data::registry::{self, AMAZON_DATASETS, SYNTHETIC};
-use crate::data::sequence_file::read_sequence_file;
+use crate::data::sources::registry::FileRole;
 use crate::data::synthetic::{self, SyntheticConfig};
-use crate::data::{store, ItemSideInfo, PreparedDataset, Provenance, SplitConfig};
+use crate::data::{store, SplitConfig};
+use crate::device::DeviceChoice;
+use crate::report::env::peak_rss_bytes;
 
 use super::Cli;
 
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
-    /// Name of the prepared dataset (`synthetic` writes the embedded dataset to disk).
+    /// beauty, clothing, sport, toy, kitchen or phone (from the raw files `download` fetched),
+    /// `synthetic` (writes the embedded dataset), or a new name with --from-sequences.
     pub name: String,
     /// Build it from a one-user-per-line sequence file (`user item item ...`, oldest first).
     #[arg(long)]
     pub from_sequences: Option<PathBuf>,
+    /// RecBole atomic item file (.item) with side information for --from-sequences.
+    #[arg(long, requires = "from_sequences")]
+    pub item_file: Option<PathBuf>,
+    /// Item-file fields that form the text modality.
+    #[arg(long, value_delimiter = ',', default_value = "title")]
+    pub text_fields: Vec<String>,
+    /// Item-file fields whose text stands in for image features (labelled as a stand-in).
+    #[arg(long, value_delimiter = ',')]
+    pub image_stand_in_fields: Vec<String>,
+    /// Amazon datasets: read the ratings CSV (official) or the 5-core reviews.
+    #[arg(long, value_enum, default_value = "ratings")]
+    pub interactions: InteractionSource,
+    /// Amazon datasets: proceed without image features (the image modality is then missing).
+    #[arg(long)]
+    pub without_images: bool,
+    /// Directory with the dataset registry YAMLs (default: ./datasets, else the built-in copy).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
     /// Iterative k-core filter applied before the split (0 = none).
     #[arg(long, default_value_t = 5)]
     pub k_core: usize,
+    /// Modality codes per modality (C).
+    #[arg(long, default_value_t = 30)]
+    pub clusters: usize,
+    /// Codes linked to each item per modality (K).
+    #[arg(long, default_value_t = 3)]
+    pub links: usize,
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub link_metric: LinkMetricArg,
+    /// Upper bound on autoencoder epochs (official: 500).
+    #[arg(long, default_value_t = 500)]
+    pub ae_max_epochs: usize,
+    /// Dimension of the built-in text encoder's vectors.
+    #[arg(long, default_value_t = 768)]
+    pub text_dim: usize,
+    /// Device for the autoencoders (auto = CUDA when available).
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum InteractionSource {
+    Ratings,
+    Reviews,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LinkMetricArg {
+    Cosine,
+    Euclidean,
 }
 
 pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
-    let dataset = match (&args.from_sequences, args.name.as_str()) {
-        (None, SYNTHETIC) => {
-            synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default())
-        }
-        (Some(path), _) => {
-            let mut log = read_sequence_file(path)?;
-            if args.k_core > 0 {
-                log.k_core(args.k_core);
-            }
-            let interactions = log.into_dataset();
-            anyhow::ensure!(
-                interactions.num_users() > 0,
-                "no user survives the {}-core filter of {}",
-                args.k_core,
-                path.display()
-            );
-            let provenance = Provenance {
-                source: format!("sequence file {}", path.display()),
-                k_core: (args.k_core > 0).then_some(args.k_core),
-                min_rating: None,
-            };
-            let side = ItemSideInfo {
-                titles: vec![None; interactions.num_items()],
-                ..ItemSideInfo::default()
-            };
-            PreparedDataset::new(
-                &args.name,
-                provenance,
-                interactions,
-                SplitConfig::default(),
-                side,
-            )
-        }
-        (None, name) if AMAZON_DATASETS.contains(&name) => bail!(
-            "preparing {name} from the raw Amazon files is not available in this version; \
-             use --from-sequences FILE with a one-user-per-line sequence file"
-        ),
-        (None, name) => bail!("dataset {name:?} needs a source: pass --from-sequences FILE"),
+    let start = Instant::now();
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let mut options = PrepareOptions {
+        k_core: args.k_core,
+        text_dim: args.text_dim,
+        ..PrepareOptions::default()
     };
+    options.codes.clusters = args.clusters;
+    options.codes.links = args.links;
+    options.codes.autoencoder_max_epochs = args.ae_max_epochs;
+    options.codes.metric = match args.link_metric {
+        LinkMetricArg::Cosine => LinkMetric::Cosine,
+        LinkMetricArg::Euclidean => LinkMetric::Euclidean,
+    };
+    let outcome = match (&args.from_sequences, args.name.as_str()) {
+        (None, SYNTHETIC) => prepare::PrepareOutcome {
+            dataset: synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default()),
+            notes: vec!["the embedded generator with its default settings".into()],
+            warnings: Vec::new(),
+        },
+        (Some(path), _) => {
+            let spec = args.item_file.as_ref().map(|path| ItemFileSpec {
+                path: path.clone(),
+                text_fields: args.text_fields.clone(),
+                image_stand_in_fields: args.image_stand_in_fields.clone(),
+            });
+            prepare::from_sequences(&args.name, path, spec.as_ref(), &options, device)?
+        }
+        (None, name) if AMAZON_DATASETS.contains(&name) => {
+            let role = match args.interactions {
+                InteractionSource::Ratings => FileRole::Ratings,
+                InteractionSource::Reviews => FileRole::Reviews,
+            };
+            prepare::from_amazon(
+                name,
+                &cli.data_dir,
+                args.registry.as_deref(),
+                role,
+                !args.without_images,
+                &options,
+                device,
+            )?
+        }
+        (None, name) => bail!(
+            "dataset {name:?} needs a source: one of {} or --from-sequences FILE",
+            AMAZON_DATASETS.join(", ")
+        ),
+    };
+    for note in &outcome.notes {
+        eprintln!("  {note}");
+    }
+    for warning in &outcome.warnings {
+        eprintln!("WARNING: {warning}");
+    }
     let dir = registry::prepared_dir(&cli.data_dir, &args.name);
-    let manifest = store::save(&dataset, &dir)?;
+    let manifest = store::save(&outcome.dataset, &dir)?;
     let c = manifest.counts;
     println!(
         "prepared {}: {} users, {} items, {} interactions; {} train / {} validation / {} test samples",
@@ -82,10 +151,22 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             info.source
         );
     }
+    if let Some(codes) = &manifest.codes {
+        for (modality, book) in &codes.books {
+            println!(
+                "  {} codes: {}, {} items linked",
+                modality.name(),
+                book.codes,
+                book.linked_items
+            );
+        }
+    }
     println!(
-        "written to {} (content hash {})",
+        "written to {} (content hash {}) in {:.1} s, peak memory {:.0} MB",
         dir.display(),
-        &manifest.content_hash[..16]
+        &manifest.content_hash[..16],
+        start.elapsed().as_secs_f64(),
+        peak_rss_bytes().unwrap_or(0) as f64 / 1e6
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ pub mod codes;
 pub mod features;
 pub mod log;
 pub mod official;
+pub mod prepare;
 pub mod prepared;
 pub mod registry;
 pub mod sequence_file;

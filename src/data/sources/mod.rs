@@ -18,6 +18,7 @@ pub mod image_features;
 pub mod meta;
 pub mod pyliteral;
 pub mod ratings;
+pub mod recbole;
 pub mod registry;
 pub mod reviews;
 pub mod verify;

@@ -62,7 +62,7 @@ impl Default for HanGnnConfig {
     fn default() -> Self {
         Self {
             mode: HanMode::Compat,
-            layout: GraphLayout::Dense,
+            layout: GraphLayout::Sparse,
             dim: 128,
             layers: 1,
             dropout: 0.4,

@@ -1,0 +1,323 @@
+//! From sources to prepared datasets: filter, ids and split, then item features and modality
+//! codes. Used by `mmsr-bench prepare`; every step reports what it kept.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use super::codes::{build_codes, CodeConfig};
+use super::features::text::encode_titles;
+use super::log::RawLog;
+use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
+use super::sequence_file::read_sequence_file;
+use super::sources::amazon::{
+    image_features_for_items, read_interactions, require_raw_file, titles_for_items,
+};
+use super::sources::recbole::read_item_fields;
+use super::sources::registry::{self, FileRole};
+use super::split::SplitConfig;
+
+/// Settings shared by every source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrepareOptions {
+    /// Iterative k-core applied before the split (0 = none).
+    pub k_core: usize,
+    /// Output dimension of the built-in text encoder (t5-base's 768 by default).
+    pub text_dim: usize,
+    pub text_seed: u64,
+    pub codes: CodeConfig,
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        Self {
+            k_core: 5,
+            text_dim: 768,
+            text_seed: 2023,
+            codes: CodeConfig::default(),
+        }
+    }
+}
+
+/// Item side information for sequence-file sources: a RecBole atomic `.item` file.
+#[derive(Debug, Clone)]
+pub struct ItemFileSpec {
+    pub path: PathBuf,
+    /// Fields whose text forms the text modality (e.g. `title`).
+    pub text_fields: Vec<String>,
+    /// Fields whose text stands in for the image modality when no image features exist
+    /// (e.g. `categories,brand`); recorded as such in the dataset's provenance.
+    pub image_stand_in_fields: Vec<String>,
+}
+
+/// A prepared dataset and what happened on the way (coverage, mismatches, timings).
+pub struct PrepareOutcome {
+    pub dataset: PreparedDataset,
+    pub notes: Vec<String>,
+    /// Lines that need the user's attention (counts that differ from the registry).
+    pub warnings: Vec<String>,
+}
+
+fn timed<T>(notes: &mut Vec<String>, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let start = Instant::now();
+    let value = f()?;
+    notes.push(format!("{what}: {:.1} s", start.elapsed().as_secs_f64()));
+    Ok(value)
+}
+
+fn filter_split(
+    name: &str,
+    mut log: RawLog,
+    options: &PrepareOptions,
+    source: String,
+) -> PreparedDataset {
+    log.retain_min_rating(0.0);
+    if options.k_core > 0 {
+        log.k_core(options.k_core);
+    }
+    let interactions = log.into_dataset();
+    let provenance = Provenance {
+        source,
+        k_core: (options.k_core > 0).then_some(options.k_core),
+        min_rating: Some(0.0),
+    };
+    let side = ItemSideInfo {
+        titles: vec![None; interactions.num_items()],
+        ..ItemSideInfo::default()
+    };
+    PreparedDataset::new(name, provenance, interactions, SplitConfig::default(), side)
+}
+
+/// Adds the modality codes (autoencoder, k-means, links) to a dataset with features.
+fn add_codes(
+    dataset: &mut PreparedDataset,
+    options: &PrepareOptions,
+    device: Device,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    if dataset.side.image.is_none() && dataset.side.text.is_none() {
+        notes.push(
+            "no item features: no modality codes (graph models other than items-only need them)"
+                .into(),
+        );
+        return Ok(());
+    }
+    let codes = timed(notes, "autoencoders, k-means and links", || {
+        Ok(build_codes(&dataset.side, &options.codes, device))
+    })?;
+    for (name, book) in [("image", &codes.image), ("text", &codes.text)] {
+        if let Some(book) = book {
+            notes.push(format!(
+                "{name} codes: {} clusters, {} items linked to {} codes each ({:?})",
+                book.num_codes,
+                book.linked_items(),
+                options.codes.links,
+                options.codes.metric
+            ));
+        }
+    }
+    dataset.codes = Some(codes);
+    Ok(())
+}
+
+fn encode(
+    texts: &[Option<String>],
+    options: &PrepareOptions,
+    seed_offset: u64,
+) -> Result<FeatureTable> {
+    encode_titles(texts, options.text_dim, options.text_seed + seed_offset)
+        .context("encoding item text")
+}
+
+/// One of the six Amazon-2014 datasets from its raw files in `<data_dir>/raw/<name>/`.
+pub fn from_amazon(
+    name: &str,
+    data_dir: &Path,
+    registry_dir: Option<&Path>,
+    interactions: FileRole,
+    with_images: bool,
+    options: &PrepareOptions,
+    device: Device,
+) -> Result<PrepareOutcome> {
+    let (source, _) = registry::load(name, registry_dir)?;
+    let mut notes = Vec::new();
+    let log_path = require_raw_file(&source, data_dir, interactions)?;
+    let log = timed(
+        &mut notes,
+        &format!("reading {}", log_path.display()),
+        || Ok(read_interactions(&log_path, interactions)?),
+    )?;
+    notes.push(format!(
+        "{} interactions of {} users on {} items before filtering",
+        log.rows.len(),
+        log.users.len(),
+        log.items.len()
+    ));
+    let origin = format!(
+        "Amazon-2014 {} ({})",
+        source.category,
+        log_path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let mut dataset = filter_split(name, log, options, origin);
+    let keys = dataset.interactions.item_keys.clone();
+
+    let meta_path = require_raw_file(&source, data_dir, FileRole::Meta)?;
+    let (titles, coverage) = timed(&mut notes, "reading titles", || {
+        Ok(titles_for_items(&meta_path, &keys)?)
+    })?;
+    notes.push(format!(
+        "titles: {} of {} items ({} in meta)",
+        coverage.with_title, coverage.items, coverage.in_meta
+    ));
+    dataset.side.text = Some(timed(&mut notes, "encoding titles", || {
+        encode(&titles, options, 0)
+    })?);
+    dataset.side.titles = titles;
+
+    if with_images {
+        let image_path = require_raw_file(&source, data_dir, FileRole::ImageFeatures)?;
+        let (image, coverage) = timed(&mut notes, "reading image features", || {
+            Ok(image_features_for_items(&image_path, &keys)?)
+        })?;
+        notes.push(format!(
+            "image vectors: {} of {} items",
+            coverage.with_vector, coverage.items
+        ));
+        dataset.side.image = Some(image);
+    } else {
+        notes.push("image features skipped (--without-images): the image modality is missing for every item".into());
+        dataset
+            .provenance
+            .source
+            .push_str(", without image features");
+    }
+
+    let mut warnings = Vec::new();
+    let counts = dataset.counts();
+    let expected = &source.expected;
+    let checks = [
+        ("users", counts.users, expected.users),
+        ("items", counts.items, expected.items),
+        ("interactions", counts.interactions, expected.interactions),
+        (
+            "train samples (before the validation carve-out)",
+            counts.train_samples + counts.valid_samples,
+            expected.train_samples,
+        ),
+        ("test samples", counts.test_samples, expected.test_samples),
+    ];
+    for (what, got, want) in checks {
+        if got as u64 != want as u64 {
+            warnings.push(format!("{name}: {got} {what} after the {}-core filter, but the registry expects {want} (duplicate rows or a different file version?)", options.k_core));
+        }
+    }
+    add_codes(&mut dataset, options, device, &mut notes)?;
+    Ok(PrepareOutcome {
+        dataset,
+        notes,
+        warnings,
+    })
+}
+
+/// A dataset from a one-user-per-line sequence file, optionally with a RecBole item file for
+/// text and attribute side information.
+pub fn from_sequences(
+    name: &str,
+    path: &Path,
+    item_file: Option<&ItemFileSpec>,
+    options: &PrepareOptions,
+    device: Device,
+) -> Result<PrepareOutcome> {
+    let mut notes = Vec::new();
+    let log = read_sequence_file(path)?;
+    let mut dataset = filter_split(
+        name,
+        log,
+        options,
+        format!("sequence file {}", path.display()),
+    );
+    anyhow::ensure!(
+        dataset.interactions.num_users() > 0,
+        "no user survives the {}-core filter of {}",
+        options.k_core,
+        path.display()
+    );
+    if let Some(spec) = item_file {
+        let fields: Vec<&str> = spec
+            .text_fields
+            .iter()
+            .chain(&spec.image_stand_in_fields)
+            .map(String::as_str)
+            .collect();
+        let values = read_item_fields(&spec.path, &fields)?;
+        let split = spec.text_fields.len();
+        let join = |range: std::ops::Range<usize>| -> Vec<Option<String>> {
+            dataset
+                .interactions
+                .item_keys
+                .iter()
+                .map(|key| {
+                    let v = values.get(key)?;
+                    let text = v[range.clone()]
+                        .iter()
+                        .map(|s| s.trim())
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ; ");
+                    (!text.is_empty()).then_some(text)
+                })
+                .collect()
+        };
+        let file = spec
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if split > 0 {
+            let texts = join(0..split);
+            notes.push(format!(
+                "text ({}): {} of {} items",
+                spec.text_fields.join(", "),
+                texts.iter().flatten().count(),
+                texts.len()
+            ));
+            let mut table = encode(&texts, options, 0)?;
+            table.source = format!(
+                "{} of {file}, {}",
+                spec.text_fields.join(" + "),
+                table.source
+            );
+            dataset.side.text = Some(table);
+            if spec.text_fields.iter().any(|f| f == "title") {
+                dataset.side.titles = join(0..1);
+            }
+        }
+        if fields.len() > split {
+            let attributes = join(split..fields.len());
+            notes.push(format!(
+                "image stand-in ({}): {} of {} items",
+                spec.image_stand_in_fields.join(", "),
+                attributes.iter().flatten().count(),
+                attributes.len()
+            ));
+            let mut table = encode(&attributes, options, 1)?;
+            table.source = format!(
+                "STAND-IN for image features (none offline): {} of {file}, {}",
+                spec.image_stand_in_fields.join(" + "),
+                table.source
+            );
+            dataset.side.image = Some(table);
+        }
+    }
+    add_codes(&mut dataset, options, device, &mut notes)?;
+    Ok(PrepareOutcome {
+        dataset,
+        notes,
+        warnings: Vec::new(),
+    })
+}
