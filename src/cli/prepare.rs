@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::data::codes::LinkMetric;
-use crate::data::prepare::{self, ItemFileSpec, PrepareOptions};
+use crate::data::features::torchscript::Pooling;
+use crate::data::prepare::{self, ItemFileSpec, PrepareOptions, TextEncoderSpec};
 use crate::data::registry::{self, AMAZON_DATASETS, SYNTHETIC};
 use crate::data::sources::registry::FileRole;
 use crate::data::synthetic::{self, SyntheticConfig};
@@ -62,6 +63,18 @@ pub struct PrepareArgs {
     /// Dimension of the built-in text encoder's vectors.
     #[arg(long, default_value_t = 768)]
     pub text_dim: usize,
+    /// Encode titles with a local TorchScript model instead: DIR holds encoder.pt and
+    /// tokenizer.json (e.g. an exported t5-base encoder; see README). Nothing is downloaded.
+    #[arg(long)]
+    pub text_encoder: Option<PathBuf>,
+    /// Pooling of the TorchScript encoder's hidden states.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "official",
+        requires = "text_encoder"
+    )]
+    pub text_pooling: Pooling,
     /// Device for the autoencoders (auto = CUDA when available).
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -85,6 +98,10 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
     let mut options = PrepareOptions {
         k_core: args.k_core,
         text_dim: args.text_dim,
+        text_encoder: args.text_encoder.as_ref().map(|dir| TextEncoderSpec {
+            dir: dir.clone(),
+            pooling: args.text_pooling,
+        }),
         ..PrepareOptions::default()
     };
     options.codes.clusters = args.clusters;

@@ -10,6 +10,7 @@ use tch::Device;
 
 use super::codes::{build_codes, CodeConfig};
 use super::features::text::encode_titles;
+use super::features::torchscript::{Pooling, TorchScriptEncoder};
 use super::log::RawLog;
 use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
 use super::sequence_file::read_sequence_file;
@@ -29,7 +30,16 @@ pub struct PrepareOptions {
     /// Output dimension of the built-in text encoder (t5-base's 768 by default).
     pub text_dim: usize,
     pub text_seed: u64,
+    /// A user-supplied TorchScript encoder for titles instead of the built-in one.
+    pub text_encoder: Option<TextEncoderSpec>,
     pub codes: CodeConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextEncoderSpec {
+    pub dir: PathBuf,
+    pub pooling: Pooling,
 }
 
 impl Default for PrepareOptions {
@@ -38,6 +48,7 @@ impl Default for PrepareOptions {
             k_core: 5,
             text_dim: 768,
             text_seed: 2023,
+            text_encoder: None,
             codes: CodeConfig::default(),
         }
     }
@@ -133,6 +144,18 @@ fn encode(
         .context("encoding item text")
 }
 
+/// The text modality: the user's TorchScript encoder when given, else the built-in one.
+fn encode_text(
+    texts: &[Option<String>],
+    options: &PrepareOptions,
+    device: Device,
+) -> Result<FeatureTable> {
+    match &options.text_encoder {
+        Some(spec) => Ok(TorchScriptEncoder::load(&spec.dir, device)?.encode(texts, spec.pooling)?),
+        None => encode(texts, options, 0),
+    }
+}
+
 /// One of the six Amazon-2014 datasets from its raw files in `<data_dir>/raw/<name>/`.
 pub fn from_amazon(
     name: &str,
@@ -174,7 +197,7 @@ pub fn from_amazon(
         coverage.with_title, coverage.items, coverage.in_meta
     ));
     dataset.side.text = Some(timed(&mut notes, "encoding titles", || {
-        encode(&titles, options, 0)
+        encode_text(&titles, options, device)
     })?);
     dataset.side.titles = titles;
 
@@ -286,7 +309,7 @@ pub fn from_sequences(
                 texts.iter().flatten().count(),
                 texts.len()
             ));
-            let mut table = encode(&texts, options, 0)?;
+            let mut table = encode_text(&texts, options, device)?;
             table.source = format!(
                 "{} of {file}, {}",
                 spec.text_fields.join(" + "),

@@ -1,4 +1,6 @@
-//! Item feature extractors that run in-process (no network, no model weights).
+//! Item feature extractors: the built-in text encoder (no network, no weights) and an optional
+//! user-supplied TorchScript encoder.
 pub mod text;
+pub mod torchscript;
 
 pub use text::encode_titles;
