@@ -5,10 +5,12 @@ use mmsr_bench::data::codes::{CodeBook, CodeConfig, ModalityCodes};
 use mmsr_bench::data::{
     InteractionDataset, ItemSideInfo, PreparedDataset, Provenance, SplitConfig,
 };
+use mmsr_bench::eval::Metric;
 use mmsr_bench::graph::{GraphLayout, GraphSet};
 use mmsr_bench::model::han_gnn::layer::HanMode;
 use mmsr_bench::model::han_gnn::{HanGnn, HanGnnConfig};
 use mmsr_bench::model::{ModelContext, Recommender};
+use mmsr_bench::train::evaluation::evaluate;
 use mmsr_bench::train::BatchSource;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -236,4 +238,43 @@ fn compat_and_fixed_differ() {
         fixed.num_parameters() > compat.num_parameters(),
         "fixed has W_K and W_V"
     );
+}
+
+/// Dense evaluation visits graphs in size order, sparse in input order; a pass over a split must
+/// still give the same metrics, and the dense order must be a permutation sorted by node count.
+#[test]
+fn evaluation_passes_agree_across_layouts_and_orders() {
+    let data = random_dataset(9);
+    let bundles = data.codes.as_ref().unwrap().item_bundles(data.num_items());
+    let graphs = GraphSet::build(&data.splits.test, Some(&bundles));
+    let dense = model(&data, HanMode::Compat, GraphLayout::Dense, 0.3, 1);
+    let sparse = model(&data, HanMode::Compat, GraphLayout::Sparse, 0.3, 1);
+    let source = |m: &HanGnn| {
+        BatchSource::new(
+            &data.splits.test,
+            Some(&graphs),
+            m.input_kind(),
+            Device::Cpu,
+        )
+    };
+    let order = source(&dense).evaluation_order();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..data.splits.test.len()).collect::<Vec<_>>());
+    assert!(order
+        .windows(2)
+        .all(|w| graphs.graph(w[0]).num_nodes() <= graphs.graph(w[1]).num_nodes()));
+    assert_eq!(
+        source(&sparse).evaluation_order(),
+        (0..data.splits.test.len()).collect::<Vec<_>>()
+    );
+    let ks = [1, 5, 20];
+    let a = evaluate(&dense, &source(&dense), &ks, 7).unwrap();
+    let b = evaluate(&sparse, &source(&sparse), &ks, 7).unwrap();
+    for k in ks {
+        for metric in [Metric::Hr, Metric::Ndcg, Metric::Mrr] {
+            let (x, y) = (a.get(metric, k).unwrap(), b.get(metric, k).unwrap());
+            assert!((x - y).abs() < 1e-9, "{metric:?}@{k}: {x} vs {y}");
+        }
+    }
 }

@@ -93,7 +93,7 @@ fn default_synthetic_dataset_is_pinned() {
     let hash = store::content_hash(&data).unwrap();
     assert_eq!(
         hash,
-        "c34122acf90915a61c53a1aceaeddf2ffd4fce607688763da8c11fe3dc012ffb",
+        "d7d198518835ca23cb63e7f9e37cbba10df8f6e486c83275a4051b54d38ff0df",
         "counts {:?}",
         data.counts()
     );

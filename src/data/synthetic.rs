@@ -22,7 +22,7 @@ use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
 use super::split::SplitConfig;
 
 /// Bump when the generator's output changes for an unchanged config (the golden hash test pins it).
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -70,9 +70,9 @@ impl Default for SyntheticConfig {
             text_noise: 0.3,
             missing_share: 0.1,
             follow_prob: 0.6,
-            popularity_exponent: 0.8,
+            popularity_exponent: 0.5,
             min_len: 5,
-            mean_extra_len: 6.0,
+            mean_extra_len: 2.0,
             max_len: 40,
             codes: CodeConfig::default(),
         }

@@ -85,8 +85,8 @@ pub fn build_graph(
     let at = |i: usize, j: usize| i * n + j;
 
     // Step 1: self-loops, item-code and image-text relations, position by position.
-    for p in 0..m {
-        let v = item_node(items[p]);
+    for (p, &item) in items.iter().enumerate().take(m) {
+        let v = item_node(item);
         adj[at(v, v)] = Relation::SelfLoop as u8;
         for &code in image_at(p) {
             let c = image_node(code);

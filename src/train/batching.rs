@@ -46,6 +46,26 @@ impl<'a> BatchSource<'a> {
         self.samples.is_empty()
     }
 
+    /// The order in which an evaluation pass visits the samples. Dense batches are padded to
+    /// their largest graph, so grouping graphs of similar size removes most of the padding (on
+    /// Beauty's test split: 7 s instead of 16 s). Sparse batches cost what their edges cost;
+    /// there the input order is faster, because sorted batches of the largest graphs no longer
+    /// fit in cache. Metrics are means over samples, so the order does not change them.
+    pub fn evaluation_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if let (
+            InputKind::Graph {
+                layout: GraphLayout::Dense,
+                ..
+            },
+            Some(graphs),
+        ) = (self.kind, self.graphs)
+        {
+            order.sort_by_key(|&g| graphs.graph(g).num_nodes());
+        }
+        order
+    }
+
     pub fn batch(&self, indices: &[usize]) -> Batch {
         let targets: Vec<i64> = indices
             .iter()

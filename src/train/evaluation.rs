@@ -40,7 +40,7 @@ pub fn evaluate(
     batch_size: usize,
 ) -> Result<MetricSet, EvaluationError> {
     let mut accumulator = MetricAccumulator::new(ks);
-    let order: Vec<usize> = (0..source.len()).collect();
+    let order = source.evaluation_order();
     tch::no_grad(|| {
         for chunk in order.chunks(batch_size) {
             let batch = source.batch(chunk);

@@ -118,6 +118,8 @@ impl HanLayer {
         let heho = ops.apply(Homo, &self.dropout(&ops.homo_softmax(&m_he, a), train), &v);
         // Homo-first.
         let hohe = match self.mode {
+            // Without dropout this is phase 1's aggregate again: reuse it (same numbers).
+            HanMode::Compat if !train || self.attention_dropout == 0.0 => m_he.shallow_clone(),
             // Official: scores from the original Q, K (a fresh dropout mask on the same softmax).
             HanMode::Compat => ops.apply(Hete, &self.dropout(&hete, train), &v),
             HanMode::Fixed => {
