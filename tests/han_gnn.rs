@@ -81,7 +81,11 @@ fn model(
     dropout: f64,
     layers: usize,
 ) -> HanGnn {
-    tch::manual_seed(11); // same initial weights for both layouts
+    // Same initial weights for both layouts. The seed is process-global and the tests run in
+    // parallel, so seeding and initialisation must not interleave with another test's.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(11);
     let config = HanGnnConfig {
         mode,
         layout,
