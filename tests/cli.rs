@@ -191,62 +191,42 @@ fn run_all_resumes_and_summarises_over_seeds() {
 #[test]
 fn user_errors_are_explained_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = mmsr(
-        dir.path(),
+    let expect_error = |args: &[&str], needles: &[&str]| {
+        let out = mmsr(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let message = stderr(&out);
+        for needle in needles {
+            assert!(message.contains(needle), "{args:?}: {message}");
+        }
+    };
+    expect_error(
         &["run", "--model", "han", "--dataset", "synthetic"],
+        &["unknown model \"han\"; valid names: pop"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown model \"han\"; valid names: pop"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = mmsr(
-        dir.path(),
+    expect_error(
         &["run", "--model", "pop", "--dataset", "beuaty"],
+        &["unknown dataset \"beuaty\"; valid names: synthetic, beauty"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("unknown dataset \"beuaty\"; valid names: synthetic, beauty"),
-        "{}",
-        stderr(&out)
-    );
-
-    let out = mmsr(
-        dir.path(),
+    expect_error(
         &["run", "--model", "pop", "--dataset", "beauty"],
+        &["is not prepared"],
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not prepared"), "{}", stderr(&out));
-
     fs::write(
         dir.path().join("bad.yaml"),
         "models: [pop]\ntrain:\n  max_epoch: 3\n",
     )
     .unwrap();
-    let out = mmsr(dir.path(), &["run-all", "--config", "bad.yaml"]);
-    assert_eq!(out.status.code(), Some(2));
-    let message = stderr(&out);
-    assert!(
-        message.contains("bad.yaml: train: unknown field `max_epoch`")
-            && message.contains("line 3"),
-        "{message}"
+    expect_error(
+        &["run-all", "--config", "bad.yaml"],
+        &["bad.yaml: train: unknown field `max_epoch`", "line 3"],
     );
-
-    let out = mmsr(dir.path(), &["run", "--model", "pop", "--device", "tpu"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("use auto, cpu, cuda or cuda:N"));
-
-    let out = mmsr(
-        dir.path(),
+    expect_error(
+        &["run", "--model", "pop", "--device", "tpu"],
+        &["use auto, cpu, cuda or cuda:N"],
+    );
+    expect_error(
         &["run", "--model", "pop", "--set", "model.alpha=1"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("model \"pop\": unknown field `alpha`"),
-        "{}",
-        stderr(&out)
+        &["model \"pop\": unknown field `alpha`"],
     );
 }
 

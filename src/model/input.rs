@@ -102,18 +102,24 @@ impl InputLayer {
         }
     }
 
-    /// H0 for a dense batch: [B, N, D].
-    pub fn dense(&self, batch: &DenseGraphBatch) -> Tensor {
-        let mut parts = vec![self.lookup(&batch.nodes)];
+    /// The parts both layouts share: the node embedding and, if configured, the type embedding.
+    fn node_and_type_parts(&self, nodes: &Tensor, types: &Tensor) -> Vec<Tensor> {
+        let mut parts = vec![self.lookup(nodes)];
         if self.config.node_type_embedding {
             parts.push(Tensor::embedding(
                 &self.type_embedding,
-                &batch.types,
+                types,
                 -1,
                 false,
                 false,
             ));
         }
+        parts
+    }
+
+    /// H0 for a dense batch: [B, N, D].
+    pub fn dense(&self, batch: &DenseGraphBatch) -> Tensor {
+        let mut parts = self.node_and_type_parts(&batch.nodes, &batch.types);
         if self.config.position_embedding {
             let width = batch.positions.size()[2];
             let table = self.position_embedding.narrow(0, 0, width);
@@ -126,16 +132,7 @@ impl InputLayer {
 
     /// H0 for a sparse batch: [T, D].
     pub fn sparse(&self, batch: &SparseGraphBatch) -> Tensor {
-        let mut parts = vec![self.lookup(&batch.nodes)];
-        if self.config.node_type_embedding {
-            parts.push(Tensor::embedding(
-                &self.type_embedding,
-                &batch.types,
-                -1,
-                false,
-                false,
-            ));
-        }
+        let mut parts = self.node_and_type_parts(&batch.nodes, &batch.types);
         if self.config.position_embedding {
             let rows = self
                 .position_embedding
