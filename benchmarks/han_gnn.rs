@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use mmsr_bench::data::synthetic::{generate, SyntheticConfig};
-use mmsr_bench::data::SplitConfig;
+use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
+use mmsr_bench::dataset::SplitConfig;
 use mmsr_bench::graph::{GraphLayout, GraphSet};
 use mmsr_bench::model::han_gnn::layer::HanMode;
 use mmsr_bench::model::han_gnn::{HanGnn, HanGnnConfig};

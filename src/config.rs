@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::official::OfficialConfig;
-use crate::data::synthetic::SyntheticConfig;
+use crate::dataset::official::OfficialConfig;
+use crate::dataset::synthetic::SyntheticConfig;
 use crate::eval::metrics::{Metric, DEFAULT_KS};
 
 #[derive(Debug, Error)]

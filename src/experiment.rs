@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::config::{EvalConfig, ExperimentConfig, ModelSpec, RunConfig, TrainConfig};
-use crate::data::{registry, store, PreparedDataset};
+use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
 use crate::graph::SplitGraphs;
 use crate::model::{self, InputKind, ModelContext};

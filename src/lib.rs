@@ -7,11 +7,12 @@
 //! `report` (result files, tables). `experiment` wires one run; `cli` is the thin front end.
 pub mod cli;
 pub mod config;
-pub mod data;
+pub mod dataset;
 pub mod device;
 pub mod eval;
 pub mod experiment;
 pub mod graph;
 pub mod model;
+pub mod prepare;
 pub mod report;
 pub mod train;

@@ -1,8 +1,8 @@
 //! The same seed on the CPU gives identical numbers; another seed gives other numbers.
 
 use mmsr_bench::config::{ExperimentConfig, ModelSpec};
-use mmsr_bench::data::codes::CodeConfig;
-use mmsr_bench::data::synthetic::SyntheticConfig;
+use mmsr_bench::dataset::codes::CodeConfig;
+use mmsr_bench::dataset::synthetic::SyntheticConfig;
 use mmsr_bench::device::DeviceChoice;
 use mmsr_bench::experiment::{expand, run_one, DatasetCache, Workspace};
 use mmsr_bench::report::RunResult;

@@ -1,8 +1,8 @@
 //! HAN-GNN's two execution paths agree (forward and gradients, both modes) on random graphs,
 //! and training is deterministic for a seed on the CPU.
 
-use mmsr_bench::data::codes::{CodeBook, CodeConfig, ModalityCodes};
-use mmsr_bench::data::{
+use mmsr_bench::dataset::codes::{CodeBook, CodeConfig, ModalityCodes};
+use mmsr_bench::dataset::{
     InteractionDataset, ItemSideInfo, PreparedDataset, Provenance, SplitConfig,
 };
 use mmsr_bench::eval::Metric;

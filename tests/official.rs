@@ -4,7 +4,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use mmsr_bench::data::official::{
+use mmsr_bench::dataset::official::{
     import, read_numpy_matrix, read_sample_lists, BundleOrder, OfficialConfig,
 };
 use mmsr_bench::graph::GraphSet;

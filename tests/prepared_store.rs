@@ -2,11 +2,11 @@
 
 use std::fs;
 
-use mmsr_bench::data::store::{self, StoreError};
-use mmsr_bench::data::synthetic::{generate, SyntheticConfig};
-use mmsr_bench::data::SplitConfig;
+use mmsr_bench::dataset::store::{self, StoreError};
+use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
+use mmsr_bench::dataset::SplitConfig;
 
-fn small() -> mmsr_bench::data::PreparedDataset {
+fn small() -> mmsr_bench::dataset::PreparedDataset {
     let config = SyntheticConfig {
         users: 300,
         items: 120,
@@ -93,7 +93,7 @@ fn default_synthetic_dataset_is_pinned() {
     let hash = store::content_hash(&data).unwrap();
     assert_eq!(
         hash,
-        "d7d198518835ca23cb63e7f9e37cbba10df8f6e486c83275a4051b54d38ff0df",
+        "7bb52157fb0e4b17b57883284406d354f33a0d44985e49762b04698e6911701b",
         "counts {:?}",
         data.counts()
     );

@@ -13,10 +13,10 @@ use std::io::Write;
 use std::path::Path;
 
 use http_server::{Behavior, TestServer};
-use mmsr_bench::data::sequence_file::read_sequence_file;
-use mmsr_bench::data::sources::image_features::write_record;
-use mmsr_bench::data::sources::recbole::read_item_fields;
-use mmsr_bench::data::store;
+use mmsr_bench::dataset::store;
+use mmsr_bench::prepare::sequence_file::read_sequence_file;
+use mmsr_bench::prepare::sources::image_features::write_record;
+use mmsr_bench::prepare::sources::recbole::read_item_fields;
 use rand::{Rng, SeedableRng};
 
 /// Python's `repr` of a str, as the Amazon meta files were written.

@@ -7,13 +7,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mmsr_bench::data::features::text::encode_titles;
-use mmsr_bench::data::sources::amazon::{
+use mmsr_bench::prepare::features::text::encode_titles;
+use mmsr_bench::prepare::sources::amazon::{
     image_features_for_items, read_interactions, titles_for_items,
 };
-use mmsr_bench::data::sources::image_features::{write_record, FEATURE_DIM};
-use mmsr_bench::data::sources::meta::for_each_meta;
-use mmsr_bench::data::sources::registry::FileRole;
+use mmsr_bench::prepare::sources::image_features::{write_record, FEATURE_DIM};
+use mmsr_bench::prepare::sources::meta::for_each_meta;
+use mmsr_bench::prepare::sources::registry::FileRole;
 
 fn gz(path: &Path, text: &str) {
     let mut enc = flate2::write::GzEncoder::new(

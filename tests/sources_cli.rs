@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::Path;
 
 use http_server::{Behavior, TestServer};
-use mmsr_bench::data::sources::image_features::write_record;
-use mmsr_bench::data::sources::registry::{self, FileRole};
+use mmsr_bench::prepare::sources::image_features::write_record;
+use mmsr_bench::prepare::sources::registry::{self, FileRole};
 
 fn fixtures() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let ratings = b"A1,B000000001,5.0,100\nA2,B000000001,4.0,200\n".to_vec();

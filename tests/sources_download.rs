@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use http_server::{Behavior, Logged, TestServer};
-use mmsr_bench::data::sources::download::{
+use mmsr_bench::prepare::sources::download::{
     Action, DownloadError, DownloadOptions, Downloader, Target, Verified,
 };
 use sha2::{Digest, Sha256};

@@ -1,7 +1,7 @@
 //! The optional TorchScript text encoder (`prepare --text-encoder DIR`): a tiny encoder traced
 //! from Rust and a word-level tokenizer.json stand in for an exported t5-base.
 
-use mmsr_bench::data::features::torchscript::{Pooling, TorchScriptEncoder};
+use mmsr_bench::prepare::features::torchscript::{Pooling, TorchScriptEncoder};
 use tch::{CModule, Device, Kind, Tensor};
 
 const TOKENIZER: &str = r#"{

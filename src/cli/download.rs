@@ -8,10 +8,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::HumanBytes;
 
-use crate::data::sources::download::{
+use crate::prepare::sources::download::{
     Action, DownloadOptions, Downloader, FetchReport, Target, Verified,
 };
-use crate::data::sources::registry::{self, DatasetSource, FileRole, Origin};
+use crate::prepare::sources::registry::{self, DatasetSource, FileRole, Origin};
 
 use super::Cli;
 

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::data::registry::{self, SYNTHETIC};
-use crate::data::store;
+use crate::dataset::registry::{self, SYNTHETIC};
+use crate::dataset::store;
 use crate::model::REGISTRY;
 use crate::report::table::new_table;
 

@@ -8,14 +8,14 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::data::codes::LinkMetric;
-use crate::data::features::torchscript::Pooling;
-use crate::data::prepare::{self, ItemFileSpec, PrepareOptions, TextEncoderSpec};
-use crate::data::registry::{self, AMAZON_DATASETS, SYNTHETIC};
-use crate::data::sources::registry::FileRole;
-use crate::data::synthetic::{self, SyntheticConfig};
-use crate::data::{store, SplitConfig};
+use crate::dataset::codes::LinkMetric;
+use crate::dataset::registry::{self, AMAZON_DATASETS, SYNTHETIC};
+use crate::dataset::synthetic::{self, SyntheticConfig};
+use crate::dataset::{store, SplitConfig};
 use crate::device::DeviceChoice;
+use crate::prepare::features::torchscript::Pooling;
+use crate::prepare::sources::registry::FileRole;
+use crate::prepare::{self, ItemFileSpec, PrepareOptions, TextEncoderSpec};
 use crate::report::env::peak_rss_bytes;
 
 use super::Cli;

@@ -8,8 +8,8 @@ use clap::Args;
 use std::path::PathBuf;
 
 use crate::config::{ExperimentConfig, ModelSpec};
-use crate::data::official::{BundleOrder, OfficialConfig};
-use crate::data::registry::OFFICIAL;
+use crate::dataset::official::{BundleOrder, OfficialConfig};
+use crate::dataset::registry::OFFICIAL;
 use crate::experiment::{self, DatasetCache, RunStatus};
 use crate::report::table;
 

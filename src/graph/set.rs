@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::{build_graph, MsGraph, Scratch};
 use super::Relation;
-use crate::data::SampleSet;
+use crate::dataset::SampleSet;
 
 /// Global code ids linked to every item (index = item id; index 0 and items without the
 /// modality have empty lists).

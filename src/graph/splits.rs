@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use super::set::GraphSet;
-use crate::data::PreparedDataset;
+use crate::dataset::PreparedDataset;
 
 pub struct SplitGraphs {
     pub train: GraphSet,

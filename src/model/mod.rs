@@ -11,7 +11,7 @@ use tch::{nn, Device, Tensor};
 use thiserror::Error;
 
 use crate::config::ModelSpec;
-use crate::data::PreparedDataset;
+use crate::dataset::PreparedDataset;
 use crate::graph::{DenseGraphBatch, GraphLayout, SparseGraphBatch};
 
 #[derive(Debug, Error)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Protocol, RunConfig};
-use crate::data::DatasetCounts;
+use crate::dataset::DatasetCounts;
 use crate::eval::MetricSet;
 use crate::graph::GraphStats;
 

@@ -2,7 +2,7 @@
 
 use tch::{Device, Tensor};
 
-use crate::data::SampleSet;
+use crate::dataset::SampleSet;
 use crate::graph::{DenseGraphBatch, GraphLayout, GraphSet, SparseGraphBatch};
 use crate::model::{Batch, BatchInput, InputKind};
 

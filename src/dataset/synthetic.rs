@@ -16,13 +16,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Geometric, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::codes::{build_codes, CodeConfig};
 use super::log::RawLog;
 use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
 use super::split::SplitConfig;
+use crate::dataset::codes::{CodeConfig, Reduction};
+use crate::prepare::codes::build_codes;
 
 /// Bump when the generator's output changes for an unchanged config (the golden hash test pins it).
-pub const GENERATOR_VERSION: u32 = 2;
+pub const GENERATOR_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,7 +52,7 @@ pub struct SyntheticConfig {
     /// Mean of the geometric number of interactions beyond `min_len`.
     pub mean_extra_len: f64,
     pub max_len: usize,
-    /// Modality codes built from the generated features (autoencoder, k-means, links).
+    /// Modality codes built from the generated features (projection, k-means, links).
     pub codes: CodeConfig,
 }
 
@@ -74,7 +75,12 @@ impl Default for SyntheticConfig {
             min_len: 5,
             mean_extra_len: 2.0,
             max_len: 40,
-            codes: CodeConfig::default(),
+            // The portable reduction: the dataset's bytes (and content hash) must not depend on
+            // the CPU's BLAS kernels, as the autoencoder's do.
+            codes: CodeConfig {
+                reduction: Reduction::Projection,
+                ..CodeConfig::default()
+            },
         }
     }
 }
@@ -261,7 +267,7 @@ pub fn item_topics(config: &SyntheticConfig, dataset: &PreparedDataset) -> Vec<O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::store::content_hash;
+    use crate::dataset::store::content_hash;
 
     #[test]
     fn same_seed_same_bytes_other_seed_other_bytes() {

@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-use super::CodeConfig;
+use crate::dataset::codes::CodeConfig;
 
 fn uniform(rng: &mut ChaCha8Rng, shape: &[i64], fan_in: i64, device: Device) -> Tensor {
     let bound = 1.0 / (fan_in as f64).sqrt();

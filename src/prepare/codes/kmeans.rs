@@ -1,26 +1,41 @@
-//! k-means with k-means++ initialisation (seeded), with tensor ops for the distance work, and
-//! the top-K linking of items to centres.
+//! k-means with k-means++ initialisation (seeded) and the top-K linking of items to centres.
+//!
+//! Plain Rust arithmetic in a fixed order (rows in parallel, every sum sequential), not libtorch:
+//! BLAS kernels differ between CPUs (AVX2, AVX-512, MKL paths) and so would the codes, the
+//! `synthetic` dataset's bytes and every content hash derived from them.
 
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{Device, Kind, Tensor};
+use rayon::prelude::*;
 
-use super::LinkMetric;
+use crate::dataset::codes::LinkMetric;
 
-/// Squared Euclidean distances [n, c] between rows of `points` [n, d] and `centres` [c, d].
-fn squared_distances(points: &Tensor, centres: &Tensor) -> Tensor {
-    let pp = points.square().sum_dim_intlist(1, true, Kind::Float);
-    let cc = centres
-        .square()
-        .sum_dim_intlist(1, true, Kind::Float)
-        .transpose(0, 1);
-    (pp - points.matmul(&centres.transpose(0, 1)) * 2.0 + cc).clamp_min(0.0)
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.to_kind(Kind::Float).contiguous().view([-1])).expect("float tensor")
+/// For every point, the nearest centre and its squared distance (ties: the lower index).
+fn assign(data: &[f32], dim: usize, centres: &[f32]) -> Vec<(usize, f32)> {
+    data.par_chunks(dim)
+        .map(|point| {
+            centres
+                .chunks(dim)
+                .map(|c| squared_distance(point, c))
+                .enumerate()
+                .fold(
+                    (0, f32::INFINITY),
+                    |best, (c, d)| {
+                        if d < best.1 {
+                            (c, d)
+                        } else {
+                            best
+                        }
+                    },
+                )
+        })
+        .collect()
 }
 
 /// Lloyd's k-means on `data` (row-major `[n, dim]`) into `k` centres (row-major `[k, dim]`).
@@ -32,14 +47,17 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, max_iterations: usize, seed: u
         k >= 1 && k <= n,
         "k-means needs 1 <= k <= n (k = {k}, n = {n})"
     );
-    let points = Tensor::from_slice(data).view([n as i64, dim as i64]);
+    let point = |i: usize| &data[i * dim..(i + 1) * dim];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
 
     // k-means++: the first centre uniformly, each further one with probability ∝ D².
     let mut chosen = vec![rng.random_range(0..n)];
-    let mut nearest = to_vec(
-        &squared_distances(&points, &points.get(chosen[0] as i64).unsqueeze(0)).squeeze_dim(1),
-    );
+    let distances_to = |c: usize| -> Vec<f32> {
+        data.par_chunks(dim)
+            .map(|p| squared_distance(p, point(c)))
+            .collect()
+    };
+    let mut nearest = distances_to(chosen[0]);
     while chosen.len() < k {
         let next = match WeightedIndex::new(nearest.iter().map(|&d| f64::from(d))) {
             Ok(dist) => dist.sample(&mut rng),
@@ -47,35 +65,34 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, max_iterations: usize, seed: u
             Err(_) => (0..n).find(|i| !chosen.contains(i)).expect("k <= n"),
         };
         chosen.push(next);
-        let d = to_vec(
-            &squared_distances(&points, &points.get(next as i64).unsqueeze(0)).squeeze_dim(1),
-        );
-        for (a, b) in nearest.iter_mut().zip(d) {
+        for (a, b) in nearest.iter_mut().zip(distances_to(next)) {
             *a = a.min(b);
         }
     }
-    let index = Tensor::from_slice(&chosen.iter().map(|&i| i as i64).collect::<Vec<_>>());
-    let mut centres = points.index_select(0, &index);
+    let mut centres: Vec<f32> = chosen.iter().flat_map(|&i| point(i).to_vec()).collect();
 
-    let mut assignment: Option<Tensor> = None;
+    let mut previous: Option<Vec<usize>> = None;
     for _ in 0..max_iterations {
-        let distances = squared_distances(&points, &centres);
-        let (closest, labels) = distances.min_dim(1, false);
-        if assignment.as_ref().is_some_and(|a| a.equal(&labels)) {
+        let assigned = assign(data, dim, &centres);
+        let labels: Vec<usize> = assigned.iter().map(|a| a.0).collect();
+        if previous.as_ref() == Some(&labels) {
             break;
         }
-        let sums = Tensor::zeros([k as i64, dim as i64], (Kind::Float, Device::Cpu))
-            .index_add(0, &labels, &points);
-        let counts = Tensor::zeros([k as i64], (Kind::Float, Device::Cpu)).index_add(
-            0,
-            &labels,
-            &Tensor::ones([n as i64], (Kind::Float, Device::Cpu)),
-        );
-        let counts_vec = to_vec(&counts);
-        let new_centres = sums / counts.clamp_min(1.0).unsqueeze(1);
-        let mut far = to_vec(&closest);
-        for (cluster, &count) in counts_vec.iter().enumerate() {
-            if count == 0.0 {
+        let mut sums = vec![0f64; k * dim];
+        let mut counts = vec![0usize; k];
+        for (i, &label) in labels.iter().enumerate() {
+            counts[label] += 1;
+            for (s, &x) in sums[label * dim..(label + 1) * dim]
+                .iter_mut()
+                .zip(point(i))
+            {
+                *s += f64::from(x);
+            }
+        }
+        let mut far: Vec<f32> = assigned.iter().map(|a| a.1).collect();
+        for cluster in 0..k {
+            let centre = &mut centres[cluster * dim..(cluster + 1) * dim];
+            if counts[cluster] == 0 {
                 let farthest = far
                     .iter()
                     .enumerate()
@@ -83,15 +100,20 @@ pub fn kmeans(data: &[f32], dim: usize, k: usize, max_iterations: usize, seed: u
                     .map(|(i, _)| i)
                     .expect("n >= 1");
                 far[farthest] = -1.0;
-                new_centres
-                    .get(cluster as i64)
-                    .copy_(&points.get(farthest as i64));
+                centre.copy_from_slice(point(farthest));
+            } else {
+                let count = counts[cluster] as f64;
+                for (c, s) in centre
+                    .iter_mut()
+                    .zip(&sums[cluster * dim..(cluster + 1) * dim])
+                {
+                    *c = (s / count) as f32;
+                }
             }
         }
-        centres = new_centres;
-        assignment = Some(labels);
+        previous = Some(labels);
     }
-    to_vec(&centres)
+    centres
 }
 
 /// The `k` centres closest to `point` under `metric`, nearest first (ties: lower index first).

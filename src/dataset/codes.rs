@@ -1,14 +1,10 @@
-//! Modality codes (spec §2.3–2.6): per modality, a linear autoencoder reduces the item features,
-//! k-means (k-means++ initialisation) clusters them into `C` codes, and every item is linked to
-//! its `K` nearest codes. Codes become graph nodes with global ids laid out after the items.
-
-pub mod autoencoder;
-pub mod kmeans;
+//! Modality codes as runs read them (spec §2.4–2.6): per modality, `C` codes with their centres
+//! and every item's `K` linked codes, plus the global node-id layout. How codes are computed
+//! (autoencoder, k-means, linking) lives in `prepare::codes`.
 
 use serde::{Deserialize, Serialize};
-use tch::Device;
 
-use super::prepared::{FeatureTable, ItemSideInfo, Modality};
+use super::prepared::Modality;
 use crate::graph::ItemBundles;
 
 /// How items are linked to codes (spec §2.5).
@@ -21,6 +17,19 @@ pub enum LinkMetric {
     Euclidean,
 }
 
+/// How item features are reduced to `reduced_dim` before clustering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduction {
+    /// The official linear autoencoder with a sigmoid bottleneck (spec §2.3), trained with
+    /// libtorch: its output depends on the CPU's kernels in the last bits.
+    Autoencoder,
+    /// A seeded random linear projection of the centred features, squashed into (0, 1) with
+    /// `0.5 + 0.5 y / (1 + |y|)`: plain Rust arithmetic, the same bits on every CPU. The default
+    /// of the embedded `synthetic` dataset, whose bytes must not depend on the machine.
+    Projection,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CodeConfig {
@@ -29,7 +38,8 @@ pub struct CodeConfig {
     /// Codes linked to each item per modality (`K`).
     pub links: usize,
     pub metric: LinkMetric,
-    /// Autoencoder bottleneck (the official 128).
+    pub reduction: Reduction,
+    /// Dimension of the reduced features and centres (the official autoencoder bottleneck, 128).
     pub reduced_dim: usize,
     pub autoencoder_max_epochs: usize,
     pub autoencoder_learning_rate: f64,
@@ -44,6 +54,7 @@ impl Default for CodeConfig {
             clusters: 30,
             links: 3,
             metric: LinkMetric::Cosine,
+            reduction: Reduction::Autoencoder,
             reduced_dim: 128,
             autoencoder_max_epochs: 500,
             autoencoder_learning_rate: 1e-3,
@@ -136,58 +147,5 @@ impl ModalityCodes {
             image: global(self.image.as_ref(), layout.image_offset()),
             text: global(self.text.as_ref(), layout.text_offset()),
         }
-    }
-}
-
-/// Builds the codes of one modality: autoencoder -> k-means -> top-K links.
-pub fn build_codebook(
-    features: &FeatureTable,
-    config: &CodeConfig,
-    device: Device,
-    stream: u64,
-) -> CodeBook {
-    let present: Vec<usize> = (0..features.present.len())
-        .filter(|&i| features.present[i])
-        .collect();
-    let rows: Vec<f32> = present
-        .iter()
-        .flat_map(|&i| features.row(i).expect("present").iter().copied())
-        .collect();
-    let seed = config.seed.wrapping_add(stream);
-    let reduced = autoencoder::reduce(&rows, features.dim, config, device, seed);
-    let dim = config.reduced_dim;
-    let clusters = config.clusters.min(present.len()).max(1);
-    let centres = kmeans::kmeans(&reduced, dim, clusters, config.kmeans_iterations, seed);
-    let mut links = vec![Vec::new(); features.present.len()];
-    for (row, &item) in present.iter().enumerate() {
-        let point = &reduced[row * dim..(row + 1) * dim];
-        links[item] = kmeans::nearest(
-            point,
-            &centres,
-            dim,
-            config.links.min(clusters),
-            config.metric,
-        );
-    }
-    CodeBook {
-        num_codes: clusters,
-        centres,
-        centre_dim: dim,
-        links,
-    }
-}
-
-/// Codes for every modality that has features. Image and text use separate seed streams.
-pub fn build_codes(side: &ItemSideInfo, config: &CodeConfig, device: Device) -> ModalityCodes {
-    ModalityCodes {
-        config: config.clone(),
-        image: side
-            .image
-            .as_ref()
-            .map(|f| build_codebook(f, config, device, 1)),
-        text: side
-            .text
-            .as_ref()
-            .map(|f| build_codebook(f, config, device, 2)),
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::log::RawLog;
+use crate::dataset::log::RawLog;
 
 #[derive(Debug, Error)]
 pub enum SequenceFileError {

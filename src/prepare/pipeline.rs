@@ -8,18 +8,19 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::codes::{build_codes, CodeConfig};
+use super::codes::build_codes;
 use super::features::text::encode_titles;
 use super::features::torchscript::{Pooling, TorchScriptEncoder};
-use super::log::RawLog;
-use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
 use super::sequence_file::read_sequence_file;
 use super::sources::amazon::{
     image_features_for_items, read_interactions, require_raw_file, titles_for_items,
 };
 use super::sources::recbole::read_item_fields;
 use super::sources::registry::{self, FileRole};
-use super::split::SplitConfig;
+use crate::dataset::codes::CodeConfig;
+use crate::dataset::log::RawLog;
+use crate::dataset::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
+use crate::dataset::split::SplitConfig;
 
 /// Settings shared by every source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

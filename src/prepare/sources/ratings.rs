@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::data::log::RawLog;
+use crate::dataset::log::RawLog;
 
 use super::{open_maybe_gzip, SourceError};
 

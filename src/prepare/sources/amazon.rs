@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::data::log::RawLog;
-use crate::data::prepared::FeatureTable;
+use crate::dataset::log::RawLog;
+use crate::dataset::prepared::FeatureTable;
 
 use super::image_features::{ImageFeatureReader, FEATURE_DIM};
 use super::registry::{DatasetSource, FileRole};

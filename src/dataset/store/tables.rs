@@ -11,8 +11,8 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         source,
     }
 }
-use crate::data::prepared::{Modality, PreparedDataset};
-use crate::data::split::SampleSet;
+use crate::dataset::prepared::{Modality, PreparedDataset};
+use crate::dataset::split::SampleSet;
 
 pub(super) fn join_ids(ids: &[u32]) -> String {
     let mut out = String::with_capacity(ids.len() * 6);

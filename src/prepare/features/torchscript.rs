@@ -16,7 +16,7 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 use thiserror::Error;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::data::prepared::FeatureTable;
+use crate::dataset::prepared::FeatureTable;
 
 pub const BATCH: usize = 512;
 pub const MAX_TOKENS: usize = 512;

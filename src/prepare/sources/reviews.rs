@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::data::log::RawLog;
+use crate::dataset::log::RawLog;
 
 use super::{LineReader, SourceError};
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::data::registry::AMAZON_DATASETS;
+use crate::dataset::registry::AMAZON_DATASETS;
 
 /// The registry files compiled into the binary.
 const BUILTIN: [(&str, &str); 6] = [

@@ -1,0 +1,18 @@
+//! What runs read: interaction datasets, k-core and deterministic ids, the fixed splits, the
+//! versioned on-disk prepared format, dataset names, the embedded `synthetic` generator, the
+//! official-pickle importer and the modality-code types. Building a prepared dataset from raw
+//! files (sources, features, codes) is `crate::prepare`.
+pub mod codes;
+pub mod log;
+pub mod official;
+pub mod prepared;
+pub mod registry;
+pub mod split;
+pub mod store;
+pub mod synthetic;
+
+pub use log::{InteractionDataset, RawLog};
+pub use prepared::{
+    DatasetCounts, FeatureTable, ItemSideInfo, Modality, PreparedDataset, Provenance,
+};
+pub use split::{SampleSet, SplitConfig, Splits};
