@@ -202,8 +202,11 @@ impl ExperimentConfig {
 }
 
 /// Applies a `--set key=value` override (value in YAML syntax) to an experiment. Keys are dotted
-/// paths into the file's structure (`train.max_epochs=5`); `model.<param>=v` sets a parameter of
-/// every model of the experiment.
+/// paths into the file's structure (`train.max_epochs=5`). Model parameters are scoped by model:
+/// `model.<name>.<param>=v` sets a parameter of the selected model `<name>`; the short form
+/// `model.<param>=v` is accepted only when exactly one model is selected. Whether the model has
+/// that parameter is checked when the experiment is resolved (an unknown one is an error naming
+/// the model).
 pub fn apply_override(
     config: &ExperimentConfig,
     assignment: &str,
@@ -221,16 +224,32 @@ pub fn apply_override(
         .map_err(|e| invalid(&format!("value is not valid YAML: {e}")))?;
     let mut config = config.clone();
     if path[0] == "model" {
-        let [_, param] = path[..] else {
-            return Err(invalid("use model.<parameter>=<value>"));
-        };
-        if config.models.is_empty() {
-            return Err(invalid("no model is selected yet to set a parameter on"));
-        }
         let json = serde_json::to_value(&value).map_err(|e| invalid(&e.to_string()))?;
-        for spec in &mut config.models {
-            spec.params.insert(param.to_string(), json.clone());
-        }
+        let selected: Vec<String> = config.models.iter().map(|m| m.name.clone()).collect();
+        let (spec, param) = match path[..] {
+            [_, name, param] => {
+                let spec = config.models.iter_mut().find(|m| m.name == name);
+                let spec = spec.ok_or_else(|| {
+                    invalid(&format!(
+                        "model {name:?} is not selected (selected: {})",
+                        selected.join(", ")
+                    ))
+                })?;
+                (spec, param)
+            }
+            [_, param] => match config.models.as_mut_slice() {
+                [spec] => (spec, param),
+                [] => return Err(invalid("no model is selected yet to set a parameter on")),
+                _ => {
+                    return Err(invalid(&format!(
+                        "several models are selected ({}); scope the parameter: model.<name>.{param}=...",
+                        selected.join(", ")
+                    )))
+                }
+            },
+            _ => return Err(invalid("use model.<name>.<parameter>=<value>")),
+        };
+        spec.params.insert(param.to_string(), json);
         return Ok(config);
     }
     let mut tree = serde_norway::to_value(&config).expect("config serialises");
@@ -321,6 +340,8 @@ mod tests {
         assert_eq!(c.eval.ks, vec![1, 20]);
         let c = apply_override(&c, "model.dropout=0.25").unwrap();
         assert_eq!(c.models[0].params["dropout"], serde_json::json!(0.25));
+        let c = apply_override(&c, "model.pop.x=1").unwrap();
+        assert_eq!(c.models[0].params["x"], serde_json::json!(1));
         let e = apply_override(&base, "train.max_epoch=3")
             .unwrap_err()
             .to_string();
@@ -339,6 +360,32 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("expected KEY=VALUE"));
+    }
+
+    #[test]
+    fn model_parameters_are_scoped_by_model() {
+        let base = ExperimentConfig {
+            models: vec![ModelSpec::named("gcn"), ModelSpec::named("gat")],
+            ..ExperimentConfig::default()
+        };
+        let c = apply_override(&base, "model.gat.heads=2").unwrap();
+        assert_eq!(c.models[1].params["heads"], serde_json::json!(2));
+        assert!(c.models[0].params.is_empty(), "gcn untouched");
+        let e = apply_override(&base, "model.heads=2")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scope the parameter: model.<name>.heads"), "{e}");
+        let e = apply_override(&base, "model.sasrec.heads=2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"sasrec\" is not selected") && e.contains("gcn, gat"),
+            "{e}"
+        );
+        let e = apply_override(&base, "model.a.b.c=1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model.<name>.<parameter>"), "{e}");
     }
 
     #[test]

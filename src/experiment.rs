@@ -9,15 +9,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::config::{EvalConfig, ExperimentConfig, ModelSpec, RunConfig, TrainConfig};
+use crate::config::{EvalConfig, ExperimentConfig, RunConfig, TrainConfig};
 use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
-use crate::graph::SplitGraphs;
-use crate::model::{self, InputKind, ModelContext};
+use crate::graph::splits::SplitStructures;
+use crate::graph::{GraphSet, SplitGraphs, StructureSet};
+use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::report::env::peak_rss_bytes;
 use crate::report::result::{self, DatasetInfo, RunResult, Timings};
 use crate::report::Environment;
-use crate::train::{self, BatchSource, SplitSources, TrainOptions};
+use crate::train::{self, BatchSource, SplitInputs, SplitSources, TrainOptions};
 
 /// Where data and results live, and how chatty to be.
 #[derive(Debug, Clone)]
@@ -29,10 +30,10 @@ pub struct Workspace {
     pub force: bool,
 }
 
-/// One run, before its device and model parameters are resolved.
+/// One run: its model already resolved and checked, its device not yet.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
-    pub model: ModelSpec,
+    pub model: ResolvedModel,
     pub dataset: String,
     pub seed: u64,
     pub device: DeviceChoice,
@@ -134,24 +135,16 @@ pub fn run_one(
         dataset.seconds,
     );
 
-    let build_start = Instant::now();
-    train::seed_torch(request.seed);
-    let context = ModelContext {
-        dataset: &data,
-        device,
-    };
-    let model = model::build(&request.model, &context)?;
-    let build_seconds = build_start.elapsed().as_secs_f64();
-
     let config = RunConfig {
-        model: request.model.name.clone(),
-        model_params: model.config(),
+        model: request.model.entry.name.to_string(),
+        model_params: request.model.params.clone(),
         dataset: request.dataset.clone(),
         seed: request.seed,
         device: device::label(device),
         train: request.train.clone(),
         eval: request.eval.clone(),
     };
+    // Stored results are found before anything is built.
     let run_id = result::run_id(&content_hash, &config);
     let path = result::result_path(&workspace.results_dir, &config, &run_id);
     if path.exists() && !workspace.force {
@@ -161,27 +154,49 @@ pub fn run_one(
         }
     }
 
-    let kind = model.input_kind();
-    let graphs = match kind {
-        InputKind::Graph { with_codes, .. } => Some(cache.graphs(&request.dataset, with_codes)),
+    let build_start = Instant::now();
+    train::seed_torch(request.seed);
+    let context = ModelContext {
+        dataset: &data,
+        device,
+    };
+    let vs = tch::nn::VarStore::new(device);
+    let built = model::build(&request.model, &vs, &context)?;
+    let build_seconds = build_start.elapsed().as_secs_f64();
+
+    let graphs = match request.model.kind {
+        InputKind::Graph(input) => Some((cache.graphs(&request.dataset, input.codes), input)),
         InputKind::None => None,
     };
+    let structure = graphs
+        .as_ref()
+        .filter(|(_, input)| input.structure)
+        .map(|(g, _)| g.structure());
+    let split_inputs =
+        |pick: fn(&SplitGraphs) -> &GraphSet,
+         pick_structure: fn(&SplitStructures) -> &StructureSet| {
+            graphs.as_ref().map(|(g, _)| SplitInputs {
+                graphs: pick(g),
+                structure: structure.map(pick_structure),
+            })
+        };
+    let kind = request.model.kind;
     let sources = SplitSources {
         train: BatchSource::new(
             &data.splits.train,
-            graphs.as_ref().map(|g| &g.train),
+            split_inputs(|g| &g.train, |s| &s.train),
             kind,
             device,
         ),
         valid: BatchSource::new(
             &data.splits.valid,
-            graphs.as_ref().map(|g| &g.valid),
+            split_inputs(|g| &g.valid, |s| &s.valid),
             kind,
             device,
         ),
         test: BatchSource::new(
             &data.splits.test,
-            graphs.as_ref().map(|g| &g.test),
+            split_inputs(|g| &g.test, |s| &s.test),
             kind,
             device,
         ),
@@ -193,8 +208,8 @@ pub fn run_one(
         device,
         verbose: workspace.verbose,
     };
-    let outcome =
-        train::train_and_evaluate(model.as_ref(), &sources, &options).with_context(|| {
+    let outcome = train::train_and_evaluate(built.model.as_ref(), &vs, &sources, &options)
+        .with_context(|| {
             format!(
                 "training {} on {} (seed {})",
                 config.model, config.dataset, config.seed
@@ -211,7 +226,7 @@ pub fn run_one(
             source: data.provenance.source.clone(),
             counts: data.counts(),
         },
-        num_parameters: model.num_parameters(),
+        num_parameters: built.num_parameters,
         protocol: request.train.protocol,
         selected_epoch: outcome.selected_epoch,
         epochs_run: outcome.epochs_run,
@@ -219,10 +234,11 @@ pub fn run_one(
         test: outcome.test,
         official_best_over_epochs_on_test: outcome.official_best_over_epochs_on_test,
         learning_curve: outcome.curve,
-        graph_stats: graphs.as_ref().map(|g| g.train.stats()),
+        graph_stats: graphs.as_ref().map(|(g, _)| g.train.stats()),
         timings: Timings {
             load_data_seconds: load_seconds,
-            build_graphs_seconds: graphs.as_ref().map_or(0.0, |g| g.build_seconds),
+            build_graphs_seconds: graphs.as_ref().map_or(0.0, |(g, _)| g.build_seconds)
+                + structure.map_or(0.0, |s| s.build_seconds),
             build_model_seconds: build_seconds,
             train_seconds: outcome.train_seconds,
             validation_seconds: outcome.validation_seconds,
@@ -239,10 +255,16 @@ pub fn run_one(
 }
 
 /// Every (dataset, model, seed) of an experiment, datasets outermost so each is loaded once.
-pub fn expand(experiment: &ExperimentConfig, device: DeviceChoice) -> Vec<RunRequest> {
+/// Every model spec is resolved (parameters checked) here, before any run starts.
+pub fn expand(experiment: &ExperimentConfig, device: DeviceChoice) -> Result<Vec<RunRequest>> {
+    let models = experiment
+        .models
+        .iter()
+        .map(model::resolve)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut requests = Vec::new();
     for dataset in &experiment.datasets {
-        for model in &experiment.models {
+        for model in &models {
             for &seed in &experiment.seeds {
                 requests.push(RunRequest {
                     model: model.clone(),
@@ -255,16 +277,17 @@ pub fn expand(experiment: &ExperimentConfig, device: DeviceChoice) -> Vec<RunReq
             }
         }
     }
-    requests
+    Ok(requests)
 }
 
-/// Checks names before any run starts, so a typo fails in a second, not after an hour.
+/// Checks names and parameters before any run starts, so a typo fails in a second, not after
+/// an hour.
 pub fn check_names(experiment: &ExperimentConfig, workspace: &Workspace) -> Result<()> {
     anyhow::ensure!(!experiment.models.is_empty(), "no models selected");
     anyhow::ensure!(!experiment.datasets.is_empty(), "no datasets selected");
     anyhow::ensure!(!experiment.seeds.is_empty(), "no seeds selected");
     for spec in &experiment.models {
-        model::find(&spec.name)?;
+        model::resolve(spec)?;
     }
     for name in &experiment.datasets {
         registry::validate_name(name, &workspace.data_dir)?;

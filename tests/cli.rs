@@ -226,8 +226,54 @@ fn user_errors_are_explained_with_exit_code_2() {
     );
     expect_error(
         &["run", "--model", "pop", "--set", "model.alpha=1"],
-        &["model \"pop\": unknown field `alpha`"],
+        &["model \"pop\": has no parameter `alpha`; it has no parameters"],
     );
+    expect_error(
+        &["run", "--model", "gat", "--set", "model.gat.head=2"],
+        &["model \"gat\": has no parameter `head`", "heads"],
+    );
+    expect_error(
+        &["run-all", "--models", "gcn,gat", "--set", "model.heads=2"],
+        &["scope the parameter: model.<name>.heads"],
+    );
+    expect_error(
+        &["run", "--model", "gat", "--set", "model.gat.heads=3"],
+        &["heads = 3 must be at least 1 and divide dim = 128"],
+    );
+    expect_error(
+        &[
+            "run",
+            "--model",
+            "graphormer",
+            "--set",
+            "model.layout=sparse",
+        ],
+        &["model \"graphormer\": layout sparse is not implemented; available: dense"],
+    );
+}
+
+#[test]
+fn models_lists_presets_and_every_parameter_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mmsr(dir.path(), &["models"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for name in [
+        "han-gnn-no-homo",
+        "graphormer",
+        "kv-attention-fixed",
+        "rgat",
+    ] {
+        assert!(text.contains(name), "{text}");
+    }
+    let out = mmsr(dir.path(), &["models", "--params"]);
+    let text = stdout(&out);
+    assert!(out.status.success());
+    assert!(
+        text.contains("attention_dropout") && text.contains("ffn_multiplier"),
+        "{text}"
+    );
+    assert!(text.contains("fixed by this preset of han-gnn"), "{text}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn run(config: &ExperimentConfig, seed: u64) -> RunResult {
         verbose: false,
         force: true,
     };
-    let mut request = expand(config, DeviceChoice::Cpu).remove(0);
+    let mut request = expand(config, DeviceChoice::Cpu).unwrap().remove(0);
     request.seed = seed;
     run_one(&request, config, &workspace, &mut DatasetCache::default())
         .unwrap()

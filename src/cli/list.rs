@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::config::ModelSpec;
 use crate::dataset::registry::{self, SYNTHETIC};
 use crate::dataset::store;
-use crate::model::REGISTRY;
+use crate::model::{self, REGISTRY};
 use crate::report::table::new_table;
 
 use super::Cli;
@@ -45,12 +46,46 @@ pub fn datasets(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn models() -> Result<ExitCode> {
+pub fn models(args: &ModelsArgs) -> Result<ExitCode> {
     let mut table = new_table(false);
-    table.set_header(vec!["model", "description"]);
+    if !args.params {
+        table.set_header(vec!["model", "type", "description"]);
+        for entry in REGISTRY {
+            table.add_row(vec![entry.name, entry.family.name, entry.summary]);
+        }
+        println!("{table}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    table.set_header(vec!["model", "parameter", "default"]);
     for entry in REGISTRY {
-        table.add_row(vec![entry.name, entry.summary]);
+        let resolved = model::resolve(&ModelSpec::named(entry.name))?;
+        let preset = entry.preset();
+        let params = resolved.params.as_object().cloned().unwrap_or_default();
+        if params.is_empty() {
+            table.add_row(vec![entry.name.to_string(), "(none)".into(), String::new()]);
+        }
+        for (i, (name, value)) in params.iter().enumerate() {
+            let mut shown = value.to_string().trim_matches('"').to_string();
+            if preset.contains_key(name) {
+                shown.push_str(&format!(
+                    "  (fixed by this preset of {})",
+                    entry.family.name
+                ));
+            }
+            let model = if i == 0 { entry.name } else { "" };
+            table.add_row(vec![model.to_string(), name.clone(), shown]);
+        }
     }
     println!("{table}");
+    println!(
+        "Set a parameter with --set model.<model>.<parameter>=<value>, or per model in an experiment file."
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModelsArgs {
+    /// Print every model's parameters with their defaults.
+    #[arg(long)]
+    pub params: bool,
 }

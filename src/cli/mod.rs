@@ -57,8 +57,8 @@ pub enum Command {
     Download(download::DownloadArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
-    /// List the models.
-    Models,
+    /// List the models (`--params`: with every parameter and its default).
+    Models(list::ModelsArgs),
 }
 
 /// Flags shared by `run` and `run-all`.
@@ -132,6 +132,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prepare(args) => prepare::execute(&cli, args),
         Command::Download(args) => download::execute(&cli, args),
         Command::Datasets => list::datasets(&cli),
-        Command::Models => list::models(),
+        Command::Models(args) => list::models(args),
     }
 }

@@ -87,7 +87,7 @@ pub fn execute(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     );
     let workspace = args.experiment.workspace(cli);
     experiment::check_names(&config, &workspace)?;
-    let request = experiment::expand(&config, device).remove(0);
+    let request = experiment::expand(&config, device)?.remove(0);
     let status = experiment::run_one(&request, &config, &workspace, &mut DatasetCache::default())?;
     let result = status.result();
     let note = match &status {

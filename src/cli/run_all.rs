@@ -52,7 +52,7 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
     })?;
     let workspace = args.experiment.workspace(cli);
     experiment::check_names(&config, &workspace)?;
-    let requests = experiment::expand(&config, device);
+    let requests = experiment::expand(&config, device)?;
     let mut cache = DatasetCache::default();
     let mut results = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
@@ -60,7 +60,7 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
             "[{}/{}] {} on {}, seed {}",
             i + 1,
             requests.len(),
-            request.model.name,
+            request.model.entry.name,
             request.dataset,
             request.seed
         );

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::set::GraphSet;
+use super::structure::{StructureSet, UNREACHABLE};
 use super::Relation;
 
 /// How a graph model consumes its batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GraphLayout {
     /// Batched padded N × N relation matrices.
@@ -34,6 +35,33 @@ pub struct DenseGraphBatch {
     pub last: Tensor,
     /// Flat indices (`b * N + n`) of the item, image and text nodes, for typed projections.
     pub type_index: [Tensor; 3],
+    /// Distances and degrees, for the models that asked for them.
+    pub structure: Option<DenseStructure>,
+}
+
+/// Padded structure tensors of a dense batch (spec §5.3).
+pub struct DenseStructure {
+    /// Shortest-path buckets (`structure::UNREACHABLE` for padding). [B, N, N] int64.
+    pub distances: Tensor,
+    /// Degrees over non-self-loop edges, 0 for padding. [B, N] int64 each.
+    pub in_degree: Tensor,
+    pub out_degree: Tensor,
+}
+
+/// A batch of graphs in either layout.
+pub enum GraphBatch {
+    Dense(DenseGraphBatch),
+    Sparse(SparseGraphBatch),
+}
+
+impl GraphBatch {
+    /// Node indices of the item, image and text nodes (flat `b * N + n` for dense batches).
+    pub fn type_index(&self) -> &[Tensor; 3] {
+        match self {
+            GraphBatch::Dense(b) => &b.type_index,
+            GraphBatch::Sparse(b) => &b.type_index,
+        }
+    }
 }
 
 /// Concatenated graphs: `T` nodes, edge lists with batch-global node indices.
@@ -81,7 +109,14 @@ fn type_index(types: &[i64], device: Device) -> [Tensor; 3] {
 }
 
 impl DenseGraphBatch {
-    pub fn assemble(set: &GraphSet, indices: &[usize], device: Device) -> Self {
+    /// Pads the graphs `indices` of `set` to the batch's largest; `structure` (the same graphs'
+    /// distances and degrees) is added when given.
+    pub fn assemble(
+        set: &GraphSet,
+        structure: Option<&StructureSet>,
+        indices: &[usize],
+        device: Device,
+    ) -> Self {
         let b = indices.len();
         let n = indices
             .iter()
@@ -119,9 +154,11 @@ impl DenseGraphBatch {
             last.push(g.last_node() as i64);
         }
         let type_index = type_index(&types, device);
+        let structure = structure.map(|s| dense_structure(s, indices, n, device));
         let (b, n, p) = (b as i64, n as i64, p as i64);
         Self {
             type_index,
+            structure,
             nodes: to_device(nodes, &[b, n], device),
             types: to_device(types, &[b, n], device),
             adjacency: to_device(adjacency, &[b, n, n], device),
@@ -131,6 +168,35 @@ impl DenseGraphBatch {
             real: Tensor::from_slice(&real).view([b, n]).to_device(device),
             last: to_device(last, &[b], device),
         }
+    }
+}
+
+fn dense_structure(
+    set: &StructureSet,
+    indices: &[usize],
+    n: usize,
+    device: Device,
+) -> DenseStructure {
+    let b = indices.len();
+    let mut distances = vec![i64::from(UNREACHABLE); b * n * n];
+    let mut in_degree = vec![0i64; b * n];
+    let mut out_degree = vec![0i64; b * n];
+    for (row, &g) in indices.iter().enumerate() {
+        let s = set.graph(g);
+        let k = s.num_nodes;
+        for i in 0..k {
+            for j in 0..k {
+                distances[(row * n + i) * n + j] = i64::from(s.distances[i * k + j]);
+            }
+            in_degree[row * n + i] = i64::from(s.in_degree[i]);
+            out_degree[row * n + i] = i64::from(s.out_degree[i]);
+        }
+    }
+    let (b, n) = (b as i64, n as i64);
+    DenseStructure {
+        distances: to_device(distances, &[b, n, n], device),
+        in_degree: to_device(in_degree, &[b, n], device),
+        out_degree: to_device(out_degree, &[b, n], device),
     }
 }
 

@@ -5,11 +5,13 @@ pub mod batch;
 pub mod builder;
 pub mod set;
 pub mod splits;
+pub mod structure;
 
-pub use batch::{DenseGraphBatch, GraphLayout, SparseGraphBatch};
+pub use batch::{DenseGraphBatch, DenseStructure, GraphBatch, GraphLayout, SparseGraphBatch};
 pub use builder::{build_graph, MsGraph, Scratch};
 pub use set::{GraphSet, GraphStats, ItemBundles};
 pub use splits::SplitGraphs;
+pub use structure::StructureSet;
 
 /// Node types as the official code numbers them (0 = padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,18 +1,32 @@
-//! Models behind one trait, and the registry that builds them by name. A new baseline is one file
-//! implementing [`Recommender`] plus one line in [`REGISTRY`].
+//! Models behind one trait. A model is one file: a typed config (serde, unknown fields rejected,
+//! defaults), `new(path, config, context)` over an `nn::Path` of a `VarStore` the harness owns,
+//! `scores(batch, train)`, and optionally its own loss. Graph models are one
+//! [`GraphLayer`](graph::GraphLayer) each inside the shared [`GraphRecommender`](graph::GraphRecommender);
+//! the [`registry`] names them and their presets (variants and ablations).
 
+pub mod gat;
+pub mod gcn;
+pub mod graph;
+pub mod graphormer;
+pub mod graphsage;
 pub mod han_gnn;
-pub mod input;
-pub mod ops;
+pub mod kv_attention;
+pub mod layers;
 pub mod pop;
+pub mod registry;
+pub mod rgat;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tch::{nn, Device, Tensor};
 use thiserror::Error;
 
-use crate::config::ModelSpec;
 use crate::dataset::PreparedDataset;
-use crate::graph::{DenseGraphBatch, GraphLayout, SparseGraphBatch};
+use crate::graph::{GraphBatch, GraphLayout};
+
+pub use registry::{
+    build, find, model_names, resolve, BuiltModel, ModelEntry, ResolvedModel, REGISTRY,
+};
 
 #[derive(Debug, Error)]
 pub enum ModelError {
@@ -28,16 +42,22 @@ pub enum ModelError {
     },
 }
 
+/// What a graph model needs from each batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GraphInput {
+    pub layout: GraphLayout,
+    /// Code nodes in the graphs (false: the item sub-graph only).
+    pub codes: bool,
+    /// Shortest-path distances and degrees (Graphormer's encodings), dense layout only.
+    pub structure: bool,
+}
+
 /// What a model needs from each batch besides the targets; the trainer builds exactly that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputKind {
     /// Nothing but the batch size (e.g. popularity).
     None,
-    /// Per-sample graphs in the given layout, with or without code nodes.
-    Graph {
-        layout: GraphLayout,
-        with_codes: bool,
-    },
+    Graph(GraphInput),
 }
 
 /// One mini-batch, already on the model's device.
@@ -50,79 +70,74 @@ pub struct Batch {
 
 pub enum BatchInput {
     None,
-    Dense(DenseGraphBatch),
-    Sparse(SparseGraphBatch),
+    Graph(GraphBatch),
 }
 
-/// What a model may look at when it is built: the training data and the device.
+impl Batch {
+    /// The graphs of a graph batch. The trainer builds exactly the input kind a model declared,
+    /// so a graph model never receives anything else.
+    pub fn graph(&self) -> &GraphBatch {
+        match &self.input {
+            BatchInput::Graph(g) => g,
+            BatchInput::None => unreachable!("graph models declare a graph input kind"),
+        }
+    }
+}
+
+/// What a model may look at when it is built: the training data and the device (never test).
 pub struct ModelContext<'a> {
     pub dataset: &'a PreparedDataset,
     pub device: Device,
 }
 
+/// A built model, as the trainer and evaluator see it.
 pub trait Recommender {
-    fn name(&self) -> &'static str;
-    /// Resolved parameters (every default filled in), stored in results and hashed into run ids.
-    fn config(&self) -> serde_json::Value;
-    fn num_parameters(&self) -> usize;
-    fn input_kind(&self) -> InputKind;
-    /// Trainable parameters; `None` for models fitted completely when built.
-    fn var_store(&self) -> Option<&nn::VarStore>;
     /// Scores over all items, shape [B, num_items]; column j belongs to item id j + 1.
     fn scores(&self, batch: &Batch, train: bool) -> Tensor;
+
+    /// The training loss of one batch; by default the full-softmax cross-entropy every model of
+    /// the benchmark is trained with.
+    fn loss(&self, batch: &Batch) -> Tensor {
+        self.scores(batch, true)
+            .cross_entropy_for_logits(&batch.targets)
+    }
 }
 
-pub type BuildFn = fn(
-    &ModelContext,
-    &serde_json::Map<String, serde_json::Value>,
-) -> Result<Box<dyn Recommender>, ModelError>;
+/// A model type: its typed config and how it is built. The registry turns this into the
+/// name-based entry points (resolve without weights, input kind, build).
+pub trait Model: Recommender + Sized + 'static {
+    /// Every parameter with its default; serialises to the flat parameter map stored in results.
+    type Config: Serialize + DeserializeOwned + Default + Clone;
 
-pub struct ModelEntry {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub build: BuildFn,
+    fn input_kind(config: &Self::Config) -> InputKind;
+
+    /// Range checks that need no data (run before anything is built).
+    fn validate(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Creates the parameters under `path`; `Err` says why the model cannot run on this data.
+    fn new(path: &nn::Path, config: &Self::Config, context: &ModelContext) -> Result<Self, String>;
 }
 
-/// Every model the harness can run.
-pub const REGISTRY: &[ModelEntry] = &[
-    pop::ENTRY,
-    han_gnn::ENTRY,
-    han_gnn::FIXED_ENTRY,
-    han_gnn::ITEMS_ONLY_ENTRY,
-];
-
-pub fn model_names() -> Vec<String> {
-    REGISTRY.iter().map(|e| e.name.to_string()).collect()
-}
-
-pub fn find(name: &str) -> Result<&'static ModelEntry, ModelError> {
-    REGISTRY
-        .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| ModelError::Unknown {
-            name: name.to_string(),
-            valid: model_names(),
-        })
-}
-
-pub fn build(spec: &ModelSpec, context: &ModelContext) -> Result<Box<dyn Recommender>, ModelError> {
-    (find(&spec.name)?.build)(context, &spec.params)
-}
-
-/// Parses a model's parameter map into its typed config (which should deny unknown fields).
-pub fn parse_params<T: DeserializeOwned>(
-    model: &str,
-    params: &serde_json::Map<String, serde_json::Value>,
-) -> Result<T, ModelError> {
-    serde_json::from_value(serde_json::Value::Object(params.clone())).map_err(|e| {
-        ModelError::Params {
-            model: model.to_string(),
-            message: e.to_string(),
-        }
-    })
-}
-
-/// Number of scalars in a var store.
+/// Number of trainable scalars in a var store.
 pub fn count_parameters(vs: &nn::VarStore) -> usize {
     vs.trainable_variables().iter().map(Tensor::numel).sum()
+}
+
+/// Checks that `value` lies in `[lo, hi)` (or `[lo, hi]` with `inclusive`), naming the field.
+pub fn check_range(
+    field: &str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    inclusive: bool,
+) -> Result<(), String> {
+    let inside = value >= lo && if inclusive { value <= hi } else { value < hi };
+    if inside {
+        Ok(())
+    } else {
+        let close = if inclusive { ']' } else { ')' };
+        Err(format!("{field} = {value} is outside [{lo}, {hi}{close}"))
+    }
 }

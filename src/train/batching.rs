@@ -3,36 +3,49 @@
 use tch::{Device, Tensor};
 
 use crate::dataset::SampleSet;
-use crate::graph::{DenseGraphBatch, GraphLayout, GraphSet, SparseGraphBatch};
-use crate::model::{Batch, BatchInput, InputKind};
+use crate::graph::{
+    DenseGraphBatch, GraphBatch, GraphLayout, GraphSet, SparseGraphBatch, StructureSet,
+};
+use crate::model::{Batch, BatchInput, GraphInput, InputKind};
+
+/// The prebuilt per-sample data of one split that graph models read.
+#[derive(Clone, Copy)]
+pub struct SplitInputs<'a> {
+    pub graphs: &'a GraphSet,
+    /// Distances and degrees of the same graphs, when the model asked for them.
+    pub structure: Option<&'a StructureSet>,
+}
 
 /// One split's samples (and their prebuilt graphs), ready to be cut into batches.
 pub struct BatchSource<'a> {
     samples: &'a SampleSet,
-    graphs: Option<&'a GraphSet>,
+    inputs: Option<SplitInputs<'a>>,
     kind: InputKind,
     device: Device,
 }
 
 impl<'a> BatchSource<'a> {
-    /// `graphs` must hold the graphs of `samples` (same order) when `kind` is a graph kind.
+    /// `inputs` must hold the graphs (and, when the kind asks, the structure) of `samples`, in
+    /// the same order, when `kind` is a graph kind.
     pub fn new(
         samples: &'a SampleSet,
-        graphs: Option<&'a GraphSet>,
+        inputs: Option<SplitInputs<'a>>,
         kind: InputKind,
         device: Device,
     ) -> Self {
-        if let InputKind::Graph { .. } = kind {
-            let count = graphs.map(GraphSet::len);
-            assert_eq!(
-                count,
-                Some(samples.len()),
-                "graph models need one graph per sample"
-            );
+        if let InputKind::Graph(graph) = kind {
+            let inputs = inputs.expect("graph models need their graphs");
+            assert_eq!(inputs.graphs.len(), samples.len(), "one graph per sample");
+            if graph.structure {
+                let structure = inputs
+                    .structure
+                    .expect("structure encodings were requested");
+                assert_eq!(structure.len(), samples.len(), "one structure per graph");
+            }
         }
         Self {
             samples,
-            graphs,
+            inputs,
             kind,
             device,
         }
@@ -54,14 +67,14 @@ impl<'a> BatchSource<'a> {
     pub fn evaluation_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
         if let (
-            InputKind::Graph {
+            InputKind::Graph(GraphInput {
                 layout: GraphLayout::Dense,
                 ..
-            },
-            Some(graphs),
-        ) = (self.kind, self.graphs)
+            }),
+            Some(inputs),
+        ) = (self.kind, self.inputs)
         {
-            order.sort_by_key(|&g| graphs.graph(g).num_nodes());
+            order.sort_by_key(|&g| inputs.graphs.graph(g).num_nodes());
         }
         order
     }
@@ -71,17 +84,22 @@ impl<'a> BatchSource<'a> {
             .iter()
             .map(|&s| i64::from(self.samples.targets[s]) - 1)
             .collect();
-        let input = match (self.kind, self.graphs) {
+        let input = match (self.kind, self.inputs) {
             (InputKind::None, _) => BatchInput::None,
-            (InputKind::Graph { layout, .. }, Some(graphs)) => match layout {
-                GraphLayout::Dense => {
-                    BatchInput::Dense(DenseGraphBatch::assemble(graphs, indices, self.device))
-                }
-                GraphLayout::Sparse => {
-                    BatchInput::Sparse(SparseGraphBatch::assemble(graphs, indices, self.device))
-                }
-            },
-            (InputKind::Graph { .. }, None) => unreachable!("checked in new()"),
+            (InputKind::Graph(graph), Some(inputs)) => BatchInput::Graph(match graph.layout {
+                GraphLayout::Dense => GraphBatch::Dense(DenseGraphBatch::assemble(
+                    inputs.graphs,
+                    inputs.structure.filter(|_| graph.structure),
+                    indices,
+                    self.device,
+                )),
+                GraphLayout::Sparse => GraphBatch::Sparse(SparseGraphBatch::assemble(
+                    inputs.graphs,
+                    indices,
+                    self.device,
+                )),
+            }),
+            (InputKind::Graph(_), None) => unreachable!("checked in new()"),
         };
         Batch {
             size: indices.len(),

@@ -11,8 +11,8 @@ use super::batching::BatchSource;
 
 #[derive(Debug, Error)]
 pub enum EvaluationError {
-    #[error("model {model} produced {count} NaN score(s) in an evaluation batch; the run diverged (try a lower learning rate)")]
-    NanScores { model: String, count: i64 },
+    #[error("the model produced {count} NaN score(s) in an evaluation batch; the run diverged (try a lower learning rate)")]
+    NanScores { count: i64 },
 }
 
 /// 1-based ranks of the targets (0-based columns) in each row of `scores` [B, I]:
@@ -47,10 +47,7 @@ pub fn evaluate(
             let scores = model.scores(&batch, false);
             let nan = scores.isnan().sum(Kind::Int64).int64_value(&[]);
             if nan > 0 {
-                return Err(EvaluationError::NanScores {
-                    model: model.name().to_string(),
-                    count: nan,
-                });
+                return Err(EvaluationError::NanScores { count: nan });
             }
             let ranks = Vec::<i64>::try_from(
                 target_ranks(&scores, &batch.targets).to_device(tch::Device::Cpu),

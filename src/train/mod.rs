@@ -5,7 +5,7 @@ pub mod early_stopping;
 pub mod evaluation;
 pub mod trainer;
 
-pub use batching::BatchSource;
+pub use batching::{BatchSource, SplitInputs};
 pub use trainer::{
     seed_torch, shuffle_rng, train_and_evaluate, SplitSources, TrainOptions, TrainOutcome,
 };

@@ -121,16 +121,18 @@ fn progress_bar(verbose: bool, len: usize, epoch: usize) -> ProgressBar {
     bar
 }
 
-/// Trains `model` (if it has parameters) and evaluates it under the configured protocol.
+/// Trains `model` (if `vs` holds trainable parameters) and evaluates it under the configured
+/// protocol. `vs` is the var store the model was built in.
 pub fn train_and_evaluate(
     model: &dyn Recommender,
+    vs: &nn::VarStore,
     data: &SplitSources,
     options: &TrainOptions,
 ) -> Result<TrainOutcome> {
     let (train_cfg, eval_cfg) = (options.train, options.eval);
     let ks = &eval_cfg.ks;
     let eval_batch = eval_cfg.batch_size;
-    let Some(vs) = model.var_store() else {
+    if vs.trainable_variables().is_empty() {
         // Fitted when built: one evaluation of each split.
         let (validation, validation_seconds) = timed(options.device, || {
             evaluate(model, &data.valid, ks, eval_batch)
@@ -149,7 +151,7 @@ pub fn train_and_evaluate(
             validation_seconds,
             test_seconds,
         });
-    };
+    }
     anyhow::ensure!(!data.train.is_empty(), "no training samples");
     anyhow::ensure!(
         !data.valid.is_empty(),
@@ -184,9 +186,7 @@ pub fn train_and_evaluate(
             let mut loss_sum = 0.0;
             for (i, chunk) in order.chunks(train_cfg.batch_size).enumerate() {
                 let batch = data.train.batch(chunk);
-                let loss = model
-                    .scores(&batch, true)
-                    .cross_entropy_for_logits(&batch.targets);
+                let loss = model.loss(&batch);
                 optimizer.backward_step(&loss);
                 loss_sum += loss.double_value(&[]);
                 bar.inc(1);

@@ -1,252 +1,293 @@
-//! MMSR's HAN-GNN (spec §4): the shared input layer, one heterogeneity-aware asynchronous layer
-//! (applied `layers` times with tied weights, as officially), outer dropout and masking, `last`
-//! pooling, and dot-product scores over all items. Registered three times: `han-gnn` (compat),
-//! `han-gnn-fixed` (the quirks of §4.7 repaired) and `items-only` (no code nodes: the
-//! no-modality reference).
+//! MMSR's HAN-GNN layer (spec §4.3, `HeteAttenLayer` with `fusion_type = asy_mask`) and the
+//! switches its ablations (§4.6) need, as a [`GraphLayer`] inside the shared graph wrapper.
+//!
+//! compat reproduces the official computation: Q = K = V = typed projection with W_Q only; the
+//! homo-first branch takes its hetero scores from the original Q, K (phase 1 is ignored); a soft
+//! per-node gate; no residual. fixed uses separate W_K and W_V and a homo-first branch whose
+//! hetero scores come from the phase-1 homogeneous aggregates (spec §4.7, a reconstruction).
 
-pub mod layer;
+pub mod attention;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use super::input::{InputConfig, InputLayer, POSITION_ROWS};
-use super::ops::dropout;
-use super::{
-    count_parameters, parse_params, Batch, BatchInput, InputKind, ModelContext, ModelEntry,
-    ModelError, Recommender,
-};
-use crate::graph::GraphLayout;
-use layer::{Graph, HanLayer, HanMode};
+use super::check_range;
+use super::graph::{GraphCommon, GraphLayer};
+use super::layers::ops::{dropout, typed_projection};
+use super::layers::uniform_init;
+use crate::graph::{GraphBatch, GraphLayout};
+use attention::{ops_for, AttentionOps, EdgeSet};
 
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "han-gnn",
-    summary:
-        "MMSR's HAN-GNN, compat mode: the official computation with its quirks (spec §4.3, §4.7)",
-    build: |context, params| build(context, params, "han-gnn", HanMode::Compat, true),
-};
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HanMode {
+    Compat,
+    Fixed,
+}
 
-pub const FIXED_ENTRY: ModelEntry = ModelEntry {
-    name: "han-gnn-fixed",
-    summary:
-        "HAN-GNN, fixed mode: separate W_K/W_V, a homo-first branch that uses phase 1 (spec §4.7)",
-    build: |context, params| build(context, params, "han-gnn-fixed", HanMode::Fixed, true),
-};
-
-pub const ITEMS_ONLY_ENTRY: ModelEntry = ModelEntry {
-    name: "items-only",
-    summary: "HAN-GNN on the item sub-graph, no code nodes: the no-modality reference",
-    build: |context, params| build(context, params, "items-only", HanMode::Compat, false),
-};
+/// What the layer returns (spec §4.6; the official `fusion_type` and `ablation` switches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// The update gate over the two orders (official `asy_mask`).
+    Gate,
+    /// `Linear(2D -> D)([M_ho ‖ M_he])`, the official `cat` fusion (`ablation = 1`).
+    Concat,
+    /// The homo-then-hetero order alone (`ablation = 3`).
+    Hohe,
+    /// The hetero-then-homo order alone (`ablation = 2`).
+    Heho,
+    /// The phase-1 homogeneous update alone: no heterogeneous branch (`ablation = 5`).
+    Homo,
+    /// The phase-1 heterogeneous update alone: no homogeneous branch (`ablation = 6`).
+    Hete,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HanGnnConfig {
+pub struct HanConfig {
     pub mode: HanMode,
-    /// Dense (padded N × N) or sparse (edge lists) execution; same numbers, different cost.
-    pub layout: GraphLayout,
-    pub dim: i64,
-    /// Applications of the (weight-tied) layer.
-    pub layers: usize,
-    /// Dropout on the layer output (`dropout_local`).
-    pub dropout: f64,
+    pub fusion: Fusion,
+    /// Phase 2 propagates the phase-1 updates (`M_ho`, `M_he`) instead of the original values:
+    /// the official code's discarded "invasive" outputs.
+    pub invasive: bool,
     /// Dropout on attention weights (`dropout_atten`).
     pub attention_dropout: f64,
     pub leaky_slope: f64,
-    pub node_type_embedding: bool,
-    pub position_embedding: bool,
-    /// Initialise code embeddings from the k-means centres (spec §2.6).
-    pub init_codes_from_centres: bool,
 }
 
-impl Default for HanGnnConfig {
+impl Default for HanConfig {
     fn default() -> Self {
         Self {
             mode: HanMode::Compat,
-            layout: GraphLayout::Sparse,
-            dim: 128,
-            layers: 1,
-            dropout: 0.4,
+            fusion: Fusion::Gate,
+            invasive: false,
             attention_dropout: 0.2,
             leaky_slope: 0.1,
-            node_type_embedding: true,
-            position_embedding: true,
-            init_codes_from_centres: true,
         }
     }
 }
 
-pub struct HanGnn {
-    name: &'static str,
-    config: HanGnnConfig,
-    with_codes: bool,
-    vs: nn::VarStore,
-    input: InputLayer,
-    layer: HanLayer,
-    num_items: i64,
+/// The update gate: a shared MLP scores both candidates, a per-node softmax mixes them.
+struct Gate {
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+    b2: Tensor,
 }
 
-fn build(
-    context: &ModelContext,
-    params: &serde_json::Map<String, serde_json::Value>,
-    name: &'static str,
-    default_mode: HanMode,
-    with_codes: bool,
-) -> Result<Box<dyn Recommender>, ModelError> {
-    let mut params = params.clone();
-    params
-        .entry("mode")
-        .or_insert(serde_json::to_value(default_mode).expect("serialisable"));
-    let config: HanGnnConfig = parse_params(name, &params)?;
-    Ok(Box::new(HanGnn::new(context, name, config, with_codes)?))
+impl Gate {
+    fn new(path: &nn::Path, dim: i64) -> Self {
+        let init = uniform_init(dim);
+        Self {
+            w1: path.var("gate_w1", &[dim, dim], init),
+            b1: path.var("gate_b1", &[dim], init),
+            w2: path.var("gate_w2", &[dim, 1], init),
+            b2: path.var("gate_b2", &[1], init),
+        }
+    }
+
+    fn mix(&self, hohe: &Tensor, heho: &Tensor) -> Tensor {
+        let stacked = Tensor::stack(&[hohe, heho], -2);
+        let energy = (stacked.matmul(&self.w1) + &self.b1)
+            .relu()
+            .matmul(&self.w2)
+            + &self.b2;
+        let weights = energy.squeeze_dim(-1).softmax(-1, Kind::Float);
+        (stacked * weights.unsqueeze(-1)).sum_dim_intlist(-2, false, Kind::Float)
+    }
 }
 
-impl HanGnn {
-    pub fn new(
-        context: &ModelContext,
-        name: &'static str,
-        config: HanGnnConfig,
-        with_codes: bool,
-    ) -> Result<Self, ModelError> {
-        let dataset = context.dataset;
-        let unsupported = |reason: String| ModelError::Unsupported {
-            model: name.to_string(),
-            dataset: dataset.name.clone(),
-            reason,
+pub struct HanLayer {
+    config: HanConfig,
+    /// [4, D, D]; index 0 (padding) unused, 1..3 = item, image, text.
+    w_query: Tensor,
+    w_key: Option<Tensor>,
+    w_value: Option<Tensor>,
+    /// [4, D]: a_1..a_4 of the homogeneous content attention (relations 1-4); absent when no
+    /// homogeneous attention is computed.
+    relation_vectors: Option<Tensor>,
+    gate: Option<Gate>,
+    /// [2D, D] and [D] for `Fusion::Concat`.
+    concat: Option<(Tensor, Tensor)>,
+}
+
+impl HanConfig {
+    /// Whether any homogeneous attention is computed (it is not for the hetero-only variants).
+    fn uses_homo(&self) -> bool {
+        match self.fusion {
+            Fusion::Hete => false,
+            // compat's homo-first branch scores with the original Q, K (spec §4.7 quirk 2).
+            Fusion::Hohe => self.mode == HanMode::Fixed || self.invasive,
+            _ => true,
+        }
+    }
+}
+
+/// The tensors of one forward pass that several outputs share.
+struct Pass<'a> {
+    layer: &'a HanLayer,
+    ops: Box<dyn AttentionOps + 'a>,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    train: bool,
+}
+
+impl Pass<'_> {
+    fn drop(&self, weights: &Tensor) -> Tensor {
+        dropout(weights, self.layer.config.attention_dropout, self.train)
+    }
+
+    fn relation_vectors(&self) -> &Tensor {
+        self.layer
+            .relation_vectors
+            .as_ref()
+            .expect("created whenever homogeneous attention is used")
+    }
+
+    /// Phase-1 homogeneous attention weights (before dropout). compat scores the values (the
+    /// official call passes V, which is Q); fixed scores Q.
+    fn homo_phase1(&self) -> Tensor {
+        let features = match self.layer.config.mode {
+            HanMode::Compat => &self.v,
+            HanMode::Fixed => &self.q,
         };
-        if dataset.split_config.max_len as i64 > POSITION_ROWS {
-            return Err(unsupported(format!(
-                "inputs of up to {} items exceed the {POSITION_ROWS}-row position table",
-                dataset.split_config.max_len
-            )));
-        }
-        if config.dim < 1 || config.layers < 1 {
-            return Err(unsupported("dim and layers must be at least 1".into()));
-        }
-        let num_items = dataset.num_items();
-        let codes = match (&dataset.codes, with_codes) {
-            (Some(codes), true) => Some(codes),
-            (None, true) => {
-                return Err(unsupported(
-                    "the dataset has no modality codes (no item features were prepared); items-only runs without them".into(),
-                ))
+        self.ops.homo_softmax(features, self.relation_vectors())
+    }
+
+    /// `M_ho`, and the weights it used.
+    fn m_ho(&self) -> (Tensor, Tensor) {
+        let alpha = self.drop(&self.homo_phase1());
+        (self.ops.apply(EdgeSet::Homo, &alpha, &self.v), alpha)
+    }
+}
+
+impl HanLayer {
+    fn forward_pass(&self, pass: &Pass) -> Tensor {
+        let config = &self.config;
+        let (ops, v) = (&pass.ops, &pass.v);
+        let hete = ops.hete_softmax(&pass.q, &pass.k);
+        let m_he = ops.apply(EdgeSet::Hete, &pass.drop(&hete), v);
+        match config.fusion {
+            Fusion::Hete => return m_he,
+            Fusion::Homo => return pass.m_ho().0,
+            Fusion::Concat => {
+                let (w, b) = self.concat.as_ref().expect("created for concat");
+                return Tensor::cat(&[&pass.m_ho().0, &m_he], -1).matmul(w) + b;
             }
-            (_, false) => None,
+            Fusion::Gate | Fusion::Hohe | Fusion::Heho => {}
+        }
+        // Hetero first: homo scores computed on M_he pick the values (non-invasive: V).
+        let heho = || {
+            let values = if config.invasive { &m_he } else { v };
+            let weights = ops.homo_softmax(&m_he, pass.relation_vectors());
+            ops.apply(EdgeSet::Homo, &pass.drop(&weights), values)
         };
-        let layout = codes.map(|c| c.layout(num_items));
-        let table_rows = layout.map_or(num_items + 1, |l| l.table_rows()) as i64;
-
-        let vs = nn::VarStore::new(context.device);
-        let root = vs.root();
-        let input_config = InputConfig {
-            node_type_embedding: config.node_type_embedding,
-            position_embedding: config.position_embedding,
-        };
-        let mut input = InputLayer::new(&(&root / "input"), table_rows, config.dim, input_config);
-        let layer = HanLayer::new(
-            &(&root / "layer"),
-            config.dim,
-            config.mode,
-            config.leaky_slope,
-            config.attention_dropout,
-        );
-        if let (Some(codes), Some(layout), true) = (codes, layout, config.init_codes_from_centres) {
-            let offsets = [layout.image_offset(), layout.text_offset()];
-            for (book, offset) in [codes.image.as_ref(), codes.text.as_ref()]
-                .into_iter()
-                .zip(offsets)
+        // Homo first.
+        let hohe = || match config.mode {
+            // Without dropout this is phase 1's aggregate again: reuse it (same numbers).
+            HanMode::Compat
+                if !config.invasive && (!pass.train || config.attention_dropout == 0.0) =>
             {
-                let Some(book) = book.filter(|b| b.centre_dim > 0) else {
-                    continue;
+                m_he.shallow_clone()
+            }
+            // Official: scores from the original Q, K (a fresh dropout mask on the same softmax).
+            HanMode::Compat => {
+                let values = if config.invasive {
+                    pass.m_ho().0
+                } else {
+                    v.shallow_clone()
                 };
-                if book.centre_dim as i64 != config.dim {
-                    return Err(unsupported(format!(
-                        "code centres are {}-d but the embedding is {}-d; set init_codes_from_centres: false or dim: {}",
-                        book.centre_dim, config.dim, book.centre_dim
-                    )));
-                }
-                let centres =
-                    Tensor::from_slice(&book.centres).view([book.num_codes as i64, config.dim]);
-                input.init_code_rows(offset as i64, &centres);
+                ops.apply(EdgeSet::Hete, &pass.drop(&hete), &values)
+            }
+            HanMode::Fixed => {
+                let (m_ho, alpha) = pass.m_ho();
+                let (q1, k1) = (
+                    ops.apply(EdgeSet::Homo, &alpha, &pass.q),
+                    ops.apply(EdgeSet::Homo, &alpha, &pass.k),
+                );
+                let values = if config.invasive { &m_ho } else { v };
+                ops.apply(
+                    EdgeSet::Hete,
+                    &pass.drop(&ops.hete_softmax(&q1, &k1)),
+                    values,
+                )
+            }
+        };
+        match config.fusion {
+            Fusion::Hohe => hohe(),
+            Fusion::Heho => heho(),
+            _ => {
+                let gate = self.gate.as_ref().expect("created for the gate");
+                gate.mix(&hohe(), &heho())
             }
         }
-        Ok(Self {
-            name,
-            config,
-            with_codes,
-            vs,
-            input,
-            layer,
-            num_items: num_items as i64,
-        })
-    }
-
-    /// Final node states pooled to the most recent item: [B, D]. Every layer is followed by
-    /// dropout and the padding mask; after the last layer only the pooled rows are used, so that
-    /// dropout is applied after pooling (elementwise and independent: the same distribution, a
-    /// fraction of the work).
-    pub fn user_representations(&self, batch: &Batch, train: bool) -> Tensor {
-        let p = self.config.dropout;
-        let layers = self.config.layers;
-        let pooled = match &batch.input {
-            BatchInput::Dense(b) => {
-                let real = b.real.unsqueeze(-1);
-                let mut h = self.input.dense(b);
-                for l in 0..layers {
-                    h = self.layer.forward(&h, Graph::Dense(b), train);
-                    if l + 1 < layers {
-                        h = dropout(&h, p, train) * &real;
-                    }
-                }
-                let index = b
-                    .last
-                    .view([-1, 1, 1])
-                    .expand([-1, 1, self.config.dim], false);
-                h.gather(1, &index, false).squeeze_dim(1)
-            }
-            BatchInput::Sparse(b) => {
-                let mut h = self.input.sparse(b);
-                for l in 0..layers {
-                    h = self.layer.forward(&h, Graph::Sparse(b), train);
-                    if l + 1 < layers {
-                        h = dropout(&h, p, train);
-                    }
-                }
-                h.index_select(0, &b.last)
-            }
-            BatchInput::None => panic!("{} needs graph batches", self.name),
-        };
-        dropout(&pooled, p, train)
     }
 }
 
-impl Recommender for HanGnn {
-    fn name(&self) -> &'static str {
-        self.name
+impl GraphLayer for HanLayer {
+    type Config = HanConfig;
+    const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+
+    fn validate(config: &HanConfig, _common: &GraphCommon) -> Result<(), String> {
+        check_range(
+            "attention_dropout",
+            config.attention_dropout,
+            0.0,
+            1.0,
+            false,
+        )?;
+        if config.invasive && !matches!(config.fusion, Fusion::Gate | Fusion::Hohe | Fusion::Heho) {
+            return Err(format!(
+                "invasive applies to the phase-2 orders (fusion gate, hohe or heho), not to fusion {:?}",
+                config.fusion
+            )
+            .to_lowercase());
+        }
+        Ok(())
     }
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("serialisable")
-    }
-
-    fn num_parameters(&self) -> usize {
-        count_parameters(&self.vs)
-    }
-
-    fn input_kind(&self) -> InputKind {
-        InputKind::Graph {
-            layout: self.config.layout,
-            with_codes: self.with_codes,
+    fn new(path: &nn::Path, common: &GraphCommon, config: &HanConfig, _first: bool) -> Self {
+        let dim = common.dim;
+        let init = uniform_init(dim);
+        let typed = |name: &str| path.var(name, &[4, dim, dim], init);
+        let fixed = config.mode == HanMode::Fixed;
+        Self {
+            config: config.clone(),
+            w_query: typed("w_query"),
+            w_key: fixed.then(|| typed("w_key")),
+            w_value: fixed.then(|| typed("w_value")),
+            relation_vectors: config
+                .uses_homo()
+                .then(|| path.var("relation_vectors", &[4, dim], init)),
+            gate: (config.fusion == Fusion::Gate).then(|| Gate::new(path, dim)),
+            concat: (config.fusion == Fusion::Concat).then(|| {
+                (
+                    path.var("concat_w", &[2 * dim, dim], init),
+                    path.var("concat_b", &[dim], init),
+                )
+            }),
         }
     }
 
-    fn var_store(&self) -> Option<&nn::VarStore> {
-        Some(&self.vs)
-    }
-
-    fn scores(&self, batch: &Batch, train: bool) -> Tensor {
-        let users = self.user_representations(batch, train);
-        users
-            .matmul(&self.input.item_table(self.num_items).transpose(0, 1))
-            .to_kind(Kind::Float)
+    fn forward(&self, h: &Tensor, graph: &GraphBatch, train: bool) -> Tensor {
+        // Typed projections over the real nodes only.
+        let types = graph.type_index();
+        let q = typed_projection(h, types, &self.w_query);
+        let project = |w: &Option<Tensor>| match w {
+            Some(w) => typed_projection(h, types, w),
+            None => q.shallow_clone(),
+        };
+        let (k, v) = (project(&self.w_key), project(&self.w_value));
+        let pass = Pass {
+            layer: self,
+            ops: ops_for(graph, self.config.leaky_slope),
+            q,
+            k,
+            v,
+            train,
+        };
+        self.forward_pass(&pass)
     }
 }

@@ -1,6 +1,7 @@
 //! Tensor primitives shared by the graph models: LeakyReLU with a slope, a fast dropout, the
-//! typed projection over real nodes only, and the edge-list operations of sparse layers
-//! (segment softmax, scatter-add aggregation), whose cost is linear in the number of edges.
+//! typed projection over real nodes only, the masked softmax of dense layers, and the edge-list
+//! operations of sparse layers (segment softmax, scatter-add aggregation), whose cost is linear
+//! in the number of edges.
 
 use tch::{Kind, Tensor};
 
@@ -26,25 +27,37 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
 }
 
 /// `h[i] @ W[type(i)]` for the rows listed in `type_index[t - 1]` (t = 1 item, 2 image,
-/// 3 text); rows listed nowhere (padding) stay zero. Only real rows are multiplied.
+/// 3 text); rows listed nowhere (padding) stay zero. Only real rows are multiplied. `h` is
+/// [rows, D] or [B, N, D] (then the indices are flat, `b * N + n`).
 pub fn typed_projection(h: &Tensor, type_index: &[Tensor; 3], weights: &Tensor) -> Tensor {
-    let mut out = h.zeros_like();
+    let shape = h.size();
+    let flat = h.view([-1, shape[shape.len() - 1]]);
+    let mut out = flat.zeros_like();
     for (t, rows) in type_index.iter().enumerate() {
         if rows.numel() == 0 {
             continue;
         }
-        let projected = h.index_select(0, rows).matmul(&weights.get(t as i64 + 1));
+        let projected = flat
+            .index_select(0, rows)
+            .matmul(&weights.get(t as i64 + 1));
         out = out.index_add(0, rows, &projected);
     }
-    out
+    out.view(shape.as_slice())
 }
 
-/// Softmax of `logits` [E] within groups of equal `segments` [E]. `segments` must be sorted
-/// ascending (edge lists are row-major per graph and graphs are concatenated in order) and every
-/// value in `0..num_segments` must occur (every node has a self-loop in both relation sets).
-/// Subtracting the group maximum is a constant shift, so it carries no gradient.
+/// Softmax over the last axis where `mask` is true; masked entries get exactly zero weight
+/// (finite `NEG`, so fully masked padding rows stay finite).
+pub fn masked_softmax(logits: &Tensor, mask: &Tensor) -> Tensor {
+    logits
+        .masked_fill(&mask.logical_not(), NEG)
+        .softmax(-1, Kind::Float)
+}
+
+/// Softmax of `logits` [E] or [E, H] (per head) within groups of equal `segments` [E].
+/// `segments` must be sorted ascending (edge lists are row-major per graph and graphs are
+/// concatenated in order) and every value in `0..num_segments` must occur (every node has a
+/// self-loop). Subtracting the group maximum is a constant shift, so it carries no gradient.
 pub fn segment_softmax(logits: &Tensor, segments: &Tensor, num_segments: i64) -> Tensor {
-    let device = logits.device();
     let lengths = segments.bincount::<Tensor>(None, num_segments);
     let max = Tensor::segment_reduce(
         &logits.detach(),
@@ -57,11 +70,15 @@ pub fn segment_softmax(logits: &Tensor, segments: &Tensor, num_segments: i64) ->
         f64::from(f32::MIN),
     );
     let exp = (logits - max.index_select(0, segments)).exp();
-    let sums = Tensor::zeros([num_segments], (Kind::Float, device)).index_add(0, segments, &exp);
+    let mut shape = logits.size();
+    shape[0] = num_segments;
+    let sums = Tensor::zeros(shape.as_slice(), (Kind::Float, logits.device()))
+        .index_add(0, segments, &exp);
     exp / sums.index_select(0, segments)
 }
 
-/// `out[i] = sum over edges (i, j) of weight_e * values[j]`: [num_nodes, D].
+/// `out[i] = sum over edges (i, j) of weight_e * values[j]`: values [num_nodes, ...] with
+/// weights [E] (one per edge) or [E, H] against values [num_nodes, H, d] (per head).
 pub fn aggregate(
     weights: &Tensor,
     rows: &Tensor,
@@ -70,11 +87,14 @@ pub fn aggregate(
     num_nodes: i64,
 ) -> Tensor {
     let messages = values.index_select(0, cols) * weights.unsqueeze(-1);
-    Tensor::zeros(
-        [num_nodes, values.size()[1]],
-        (Kind::Float, values.device()),
-    )
-    .index_add(0, rows, &messages)
+    let mut shape = values.size();
+    shape[0] = num_nodes;
+    Tensor::zeros(shape.as_slice(), (Kind::Float, values.device())).index_add(0, rows, &messages)
+}
+
+/// Per-edge dot products `sum_d a[rows[e], d] * b[cols[e], d]`: [E].
+pub fn edge_dot(a: &Tensor, b: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
+    (a.index_select(0, rows) * b.index_select(0, cols)).sum_dim_intlist(-1, false, Kind::Float)
 }
 
 #[cfg(test)]

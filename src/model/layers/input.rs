@@ -36,12 +36,12 @@ pub fn uniform_init(dim: i64) -> nn::Init {
 }
 
 pub struct InputLayer {
-    config: InputConfig,
     dim: i64,
     /// [rows, D]: 0 padding, 1..=I items, then image codes, then text codes.
     pub embedding: Tensor,
-    type_embedding: Tensor,
-    position_embedding: Tensor,
+    /// [4, D] and [POSITION_ROWS, D], only when configured (unused tables are not parameters).
+    type_embedding: Option<Tensor>,
+    position_embedding: Option<Tensor>,
     /// [(1 + auxiliaries) D, D] without bias; absent when no auxiliary input is used.
     projection: Option<Tensor>,
 }
@@ -52,11 +52,14 @@ impl InputLayer {
         let auxiliaries =
             i64::from(config.node_type_embedding) + i64::from(config.position_embedding);
         Self {
-            config,
             dim,
             embedding: path.var("embedding", &[table_rows, dim], init),
-            type_embedding: path.var("type_embedding", &[4, dim], init),
-            position_embedding: path.var("position_embedding", &[POSITION_ROWS, dim], init),
+            type_embedding: config
+                .node_type_embedding
+                .then(|| path.var("type_embedding", &[4, dim], init)),
+            position_embedding: config
+                .position_embedding
+                .then(|| path.var("position_embedding", &[POSITION_ROWS, dim], init)),
             projection: (auxiliaries > 0)
                 .then(|| path.var("input_projection", &[(1 + auxiliaries) * dim, dim], init)),
         }
@@ -105,14 +108,8 @@ impl InputLayer {
     /// The parts both layouts share: the node embedding and, if configured, the type embedding.
     fn node_and_type_parts(&self, nodes: &Tensor, types: &Tensor) -> Vec<Tensor> {
         let mut parts = vec![self.lookup(nodes)];
-        if self.config.node_type_embedding {
-            parts.push(Tensor::embedding(
-                &self.type_embedding,
-                types,
-                -1,
-                false,
-                false,
-            ));
+        if let Some(table) = &self.type_embedding {
+            parts.push(Tensor::embedding(table, types, -1, false, false));
         }
         parts
     }
@@ -120,9 +117,9 @@ impl InputLayer {
     /// H0 for a dense batch: [B, N, D].
     pub fn dense(&self, batch: &DenseGraphBatch) -> Tensor {
         let mut parts = self.node_and_type_parts(&batch.nodes, &batch.types);
-        if self.config.position_embedding {
+        if let Some(positions) = &self.position_embedding {
             let width = batch.positions.size()[2];
-            let table = self.position_embedding.narrow(0, 0, width);
+            let table = positions.narrow(0, 0, width);
             let counts = batch.positions.sum_dim_intlist(-1, true, Kind::Float);
             let mean = batch.positions.matmul(&table) / (counts + 1e-9);
             parts.push(mean * batch.real.unsqueeze(-1));
@@ -133,10 +130,8 @@ impl InputLayer {
     /// H0 for a sparse batch: [T, D].
     pub fn sparse(&self, batch: &SparseGraphBatch) -> Tensor {
         let mut parts = self.node_and_type_parts(&batch.nodes, &batch.types);
-        if self.config.position_embedding {
-            let rows = self
-                .position_embedding
-                .index_select(0, &batch.position_indices);
+        if let Some(positions) = &self.position_embedding {
+            let rows = positions.index_select(0, &batch.position_indices);
             let zeros = Tensor::zeros([batch.num_nodes, self.dim], (Kind::Float, rows.device()));
             let sums = zeros.index_add(0, &batch.position_nodes, &rows);
             let ones = Tensor::ones(

@@ -1,0 +1,96 @@
+//! One training step and one inference pass of every registered model on a fixed Beauty-like
+//! batch: 128 training samples of the embedded `synthetic` dataset (D = 128, C = 30, K = 3),
+//! each model in its default layout. `MMSR_BENCH_MODELS=gcn,gat` limits the set.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use mmsr_bench::config::ModelSpec;
+use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
+use mmsr_bench::dataset::SplitConfig;
+use mmsr_bench::graph::{GraphSet, StructureSet};
+use mmsr_bench::model::{self, InputKind, ModelContext, REGISTRY};
+use mmsr_bench::train::{BatchSource, SplitInputs};
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device};
+
+fn selected() -> Vec<&'static str> {
+    let only = std::env::var("MMSR_BENCH_MODELS").ok();
+    REGISTRY
+        .iter()
+        .map(|e| e.name)
+        .filter(|name| {
+            only.as_ref()
+                .is_none_or(|list| list.split(',').any(|n| n.trim() == *name))
+        })
+        .collect()
+}
+
+fn steps(c: &mut Criterion) {
+    let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
+    let bundles = data
+        .codes
+        .as_ref()
+        .expect("synthetic has codes")
+        .item_bundles(data.num_items());
+    let with_codes = GraphSet::build(&data.splits.train, Some(&bundles));
+    let items_only = GraphSet::build(&data.splits.train, None);
+    let structure = StructureSet::build(&with_codes);
+    let indices: Vec<usize> = (0..128)
+        .map(|i| (i * 97) % data.splits.train.len())
+        .collect();
+    let mut group = c.benchmark_group("models/synthetic_b128");
+    group.sample_size(10);
+    for name in selected() {
+        let resolved = model::resolve(&ModelSpec::named(name)).expect("registered");
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let context = ModelContext {
+            dataset: &data,
+            device: Device::Cpu,
+        };
+        let built = model::build(&resolved, &vs, &context).expect("builds");
+        let inputs = match resolved.kind {
+            InputKind::Graph(input) => Some(SplitInputs {
+                graphs: if input.codes {
+                    &with_codes
+                } else {
+                    &items_only
+                },
+                structure: input.structure.then_some(&structure),
+            }),
+            InputKind::None => None,
+        };
+        let source = BatchSource::new(&data.splits.train, inputs, resolved.kind, Device::Cpu);
+        if !vs.trainable_variables().is_empty() {
+            let mut adam = nn::Adam::default().build(&vs, 1e-3).unwrap();
+            group.bench_function(BenchmarkId::new("train_step", name), |b| {
+                b.iter(|| {
+                    let batch = source.batch(&indices);
+                    let loss = built.model.loss(&batch);
+                    adam.backward_step(&loss);
+                    loss.double_value(&[])
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("inference", name), |b| {
+            b.iter(|| {
+                tch::no_grad(|| {
+                    built
+                        .model
+                        .scores(&source.batch(&indices), false)
+                        .double_value(&[0, 0])
+                })
+            })
+        });
+        if name == "han-gnn" {
+            group.bench_function(BenchmarkId::new("assemble_batch", name), |b| {
+                b.iter(|| black_box(source.batch(&indices)).size)
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, steps);
+criterion_main!(benches);

@@ -1,0 +1,280 @@
+//! Every graph model of the registry: the dense and sparse paths agree (forward and gradients),
+//! padding never influences a sample's scores, and the HAN-GNN variants compute what their
+//! names say.
+
+#[path = "support/zoo.rs"]
+mod zoo;
+
+use mmsr_bench::eval::Metric;
+use mmsr_bench::model::{InputKind, REGISTRY};
+use mmsr_bench::train::evaluation::evaluate;
+use serde_json::json;
+use tch::{Kind, Tensor};
+use zoo::{build, gradients, inputs, max_abs_diff, random_dataset, source, with_dropout};
+
+/// Registry entries with both a dense and a sparse implementation.
+fn both_layouts() -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| {
+            ["dense", "sparse"].iter().all(|layout| {
+                let mut spec = mmsr_bench::config::ModelSpec::named(e.name);
+                spec.params.insert("layout".into(), json!(layout));
+                mmsr_bench::model::resolve(&spec).is_ok()
+            })
+        })
+        .map(|e| e.name)
+        .collect()
+}
+
+fn graph_entries() -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| e.name != "pop")
+        .map(|e| e.name)
+        .collect()
+}
+
+fn params(layout: &str, layers: usize, tied: bool) -> serde_json::Value {
+    json!({"layout": layout, "dim": 16, "layers": layers, "tied_layers": tied})
+}
+
+/// Forward (1e-5) and every gradient (1e-5) agree between the two layouts, in train mode with
+/// every dropout at 0 (so training-only branches run) and in eval mode.
+#[test]
+fn dense_and_sparse_agree_for_every_model_with_both_paths() {
+    let names = both_layouts();
+    assert!(names.len() >= 17, "{names:?}");
+    assert!(!names.contains(&"graphormer") && names.contains(&"gat"));
+    let data = random_dataset(3);
+    let indices: Vec<usize> = (0..data.splits.train.len()).step_by(3).take(48).collect();
+    for name in names {
+        for (layers, tied) in [(1, true), (2, true), (2, false)] {
+            if layers == 2 && !["han-gnn", "han-gnn-fixed", "gcn", "gat", "rgat"].contains(&name) {
+                continue;
+            }
+            for train in [true, false] {
+                let build_layout = |layout: &str| {
+                    let p = with_dropout(name, params(layout, layers, tied), 0.0);
+                    build(name, p, &data, 11)
+                };
+                let (dense, sparse) = (build_layout("dense"), build_layout("sparse"));
+                let kind = |b: &zoo::Built| b.resolved.kind;
+                let (di, si) = (
+                    inputs(&data, &data.splits.train, kind(&dense)),
+                    inputs(&data, &data.splits.train, kind(&sparse)),
+                );
+                let dense_batch =
+                    source(&data.splits.train, di.as_ref(), kind(&dense)).batch(&indices);
+                let sparse_batch =
+                    source(&data.splits.train, si.as_ref(), kind(&sparse)).batch(&indices);
+                let a = dense.model.model.scores(&dense_batch, train);
+                let b = sparse.model.model.scores(&sparse_batch, train);
+                let label = format!("{name}, {layers} layer(s), tied {tied}, train {train}");
+                assert_eq!(a.size(), vec![48, 40], "{label}");
+                let diff = max_abs_diff(&a, &b);
+                assert!(diff < 1e-5, "{label}: forward differs by {diff}");
+                assert!(
+                    a.abs().max().double_value(&[]) > 1e-3,
+                    "{label}: scores not trivially zero"
+                );
+
+                a.cross_entropy_for_logits(&dense_batch.targets).backward();
+                b.cross_entropy_for_logits(&sparse_batch.targets).backward();
+                let (gd, gs) = (gradients(&dense.vs), gradients(&sparse.vs));
+                assert_eq!(gd.len(), gs.len(), "{label}");
+                for ((variable, x), (_, y)) in gd.iter().zip(&gs) {
+                    let diff = max_abs_diff(x, y);
+                    assert!(
+                        diff < 1e-5,
+                        "{label}: gradient of {variable} differs by {diff}"
+                    );
+                }
+                let total: f64 = gd
+                    .iter()
+                    .map(|(_, g)| g.abs().sum(Kind::Double).double_value(&[]))
+                    .sum();
+                assert!(total > 0.0, "{label}: gradients flow");
+            }
+        }
+    }
+}
+
+/// A sample's scores do not depend on what else is in its batch: padding (dense) and the other
+/// graphs (sparse) never leak into them.
+#[test]
+fn padding_and_batch_neighbours_never_influence_scores() {
+    let data = random_dataset(4);
+    let test = &data.splits.test;
+    let all: Vec<usize> = (0..test.len().min(40)).collect();
+    for name in graph_entries() {
+        for layout in ["dense", "sparse"] {
+            let mut spec = mmsr_bench::config::ModelSpec::named(name);
+            spec.params.insert("layout".into(), json!(layout));
+            if mmsr_bench::model::resolve(&spec).is_err() {
+                continue;
+            }
+            let built = build(name, json!({"layout": layout, "dim": 16}), &data, 5);
+            let kind = built.resolved.kind;
+            let graph_inputs = inputs(&data, test, kind);
+            let src = source(test, graph_inputs.as_ref(), kind);
+            let together = tch::no_grad(|| built.model.model.scores(&src.batch(&all), false));
+            for &i in all.iter().step_by(7) {
+                let alone = tch::no_grad(|| built.model.model.scores(&src.batch(&[i]), false));
+                let diff = max_abs_diff(&together.get(i as i64), &alone.get(0));
+                assert!(diff < 1e-5, "{name} ({layout}), sample {i}: {diff}");
+            }
+        }
+    }
+}
+
+fn scores_of(name: &str, params: serde_json::Value, seed: i64) -> Tensor {
+    let data = random_dataset(7);
+    let built = build(name, params, &data, seed);
+    let kind = built.resolved.kind;
+    let graph_inputs = inputs(&data, &data.splits.train, kind);
+    let batch =
+        source(&data.splits.train, graph_inputs.as_ref(), kind).batch(&(0..16).collect::<Vec<_>>());
+    tch::no_grad(|| built.model.model.scores(&batch, false))
+}
+
+#[test]
+fn han_gnn_variants_compute_what_their_names_say() {
+    let base = scores_of("han-gnn", json!({"dim": 16}), 3);
+    // Every ablation and variant changes the function.
+    for entry in REGISTRY
+        .iter()
+        .filter(|e| e.family.name == "han-gnn" && e.name != "han-gnn")
+    {
+        let diff = max_abs_diff(&base, &scores_of(entry.name, json!({"dim": 16}), 3));
+        if entry.name == "han-gnn-hohe" || entry.name == "han-gnn-no-homo" {
+            continue; // checked below
+        }
+        assert!(
+            diff > 1e-4,
+            "{} must differ from han-gnn ({diff})",
+            entry.name
+        );
+    }
+    // compat's homo-first order takes its scores from the original Q, K (spec §4.7 quirk 2): in
+    // eval mode it is exactly the phase-1 heterogeneous update, i.e. "without homogeneous".
+    let hohe = scores_of("han-gnn-hohe", json!({"dim": 16}), 3);
+    let hete = scores_of("han-gnn-no-homo", json!({"dim": 16}), 3);
+    assert!(hohe.equal(&hete));
+    assert!(max_abs_diff(&hohe, &base) > 1e-4);
+    // In fixed mode the homo-first order does use phase 1.
+    let fixed_hohe = scores_of("han-gnn-fixed", json!({"dim": 16, "fusion": "hohe"}), 3);
+    let fixed_hete = scores_of("han-gnn-fixed", json!({"dim": 16, "fusion": "hete"}), 3);
+    assert!(max_abs_diff(&fixed_hohe, &fixed_hete) > 1e-4);
+}
+
+#[test]
+fn presets_count_only_the_parameters_they_use() {
+    let data = random_dataset(2);
+    let count = |name: &str| {
+        build(name, json!({"dim": 16}), &data, 1)
+            .model
+            .num_parameters
+    };
+    let (han, fixed) = (count("han-gnn"), count("han-gnn-fixed"));
+    assert_eq!(fixed - han, 2 * 4 * 16 * 16, "W_K and W_V");
+    let gate = 16 * 16 + 16 + 16 + 1;
+    assert_eq!(
+        han - count("han-gnn-no-homo"),
+        gate + 4 * 16,
+        "no gate, no a_r"
+    );
+    assert_eq!(count("han-gnn-concat") - han, 2 * 16 * 16 + 16 - gate);
+    assert_eq!(
+        han - count("han-gnn-no-type"),
+        4 * 16 + 16 * 16,
+        "type table and its projection rows"
+    );
+    assert!(count("items-only") < han, "no code rows");
+}
+
+/// Dense evaluation visits graphs in size order, sparse in input order; a pass over a split must
+/// still give the same metrics, and the dense order must be a permutation sorted by node count.
+#[test]
+fn evaluation_passes_agree_across_layouts_and_orders() {
+    let data = random_dataset(9);
+    let test = &data.splits.test;
+    let dense = build(
+        "han-gnn",
+        json!({"layout": "dense", "dim": 16, "dropout": 0.3}),
+        &data,
+        11,
+    );
+    let sparse = build(
+        "han-gnn",
+        json!({"layout": "sparse", "dim": 16, "dropout": 0.3}),
+        &data,
+        11,
+    );
+    let (dk, sk) = (dense.resolved.kind, sparse.resolved.kind);
+    let (di, si) = (inputs(&data, test, dk), inputs(&data, test, sk));
+    let (dense_source, sparse_source) =
+        (source(test, di.as_ref(), dk), source(test, si.as_ref(), sk));
+    let order = dense_source.evaluation_order();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..test.len()).collect::<Vec<_>>());
+    let graphs = &di.as_ref().unwrap().graphs;
+    assert!(order
+        .windows(2)
+        .all(|w| graphs.graph(w[0]).num_nodes() <= graphs.graph(w[1]).num_nodes()));
+    assert_eq!(
+        sparse_source.evaluation_order(),
+        (0..test.len()).collect::<Vec<_>>()
+    );
+    let ks = [1, 5, 20];
+    let a = evaluate(dense.model.model.as_ref(), &dense_source, &ks, 7).unwrap();
+    let b = evaluate(sparse.model.model.as_ref(), &sparse_source, &ks, 7).unwrap();
+    for k in ks {
+        for metric in [Metric::Hr, Metric::Ndcg, Metric::Mrr] {
+            let (x, y) = (a.get(metric, k).unwrap(), b.get(metric, k).unwrap());
+            assert!((x - y).abs() < 1e-9, "{metric:?}@{k}: {x} vs {y}");
+        }
+    }
+}
+
+#[test]
+fn graphormer_reads_distances_and_degrees() {
+    let data = random_dataset(6);
+    let built = build("graphormer", json!({"dim": 16}), &data, 2);
+    let InputKind::Graph(input) = built.resolved.kind else {
+        panic!()
+    };
+    assert!(input.structure);
+    let graph_inputs = inputs(&data, &data.splits.train, built.resolved.kind).unwrap();
+    let src = source(&data.splits.train, Some(&graph_inputs), built.resolved.kind);
+    let batch = src.batch(&[0, 1, 2]);
+    let mmsr_bench::model::BatchInput::Graph(mmsr_bench::graph::GraphBatch::Dense(dense)) =
+        &batch.input
+    else {
+        panic!("dense batch")
+    };
+    let structure = dense.structure.as_ref().expect("structure attached");
+    let n = dense.nodes.size()[1];
+    assert_eq!(structure.distances.size(), vec![3, n, n]);
+    // Distances are 0 on real diagonals, the unreachable bucket on padding.
+    let real = Vec::<f32>::try_from(dense.real.view([-1])).unwrap();
+    let distances = Vec::<i64>::try_from(structure.distances.view([-1])).unwrap();
+    for (i, &r) in real.iter().enumerate() {
+        let (b, node) = (i as i64 / n, i as i64 % n);
+        let d = distances[((b * n + node) * n + node) as usize];
+        assert_eq!(d, if r > 0.0 { 0 } else { 9 }, "node {i}");
+    }
+    // Changing the structure changes the scores: the encodings are wired in.
+    let scores = tch::no_grad(|| built.model.model.scores(&batch, false));
+    let mut moved = batch;
+    if let mmsr_bench::model::BatchInput::Graph(mmsr_bench::graph::GraphBatch::Dense(d)) =
+        &mut moved.input
+    {
+        let s = d.structure.as_mut().unwrap();
+        s.distances = s.distances.ones_like() * 9;
+        s.in_degree = s.in_degree.zeros_like();
+    }
+    let other = tch::no_grad(|| built.model.model.scores(&moved, false));
+    assert!(max_abs_diff(&scores, &other) > 1e-5);
+}
