@@ -178,7 +178,7 @@ fn presets_count_only_the_parameters_they_use() {
     };
     let (han, fixed) = (count("han-gnn"), count("han-gnn-fixed"));
     assert_eq!(fixed - han, 2 * 4 * 16 * 16, "W_K and W_V");
-    let gate = 16 * 16 + 16 + 16 + 1;
+    let gate = 16 * 16 + 16 + 16;
     assert_eq!(
         han - count("han-gnn-no-homo"),
         gate + 4 * 16,

@@ -186,7 +186,8 @@ impl<L: GraphLayer> GraphRecommender<L> {
             if l + 1 < self.common.layers {
                 h = dropout(&h, p, train);
                 if let GraphBatch::Dense(b) = graph {
-                    h *= b.real.unsqueeze(-1);
+                    // Not `*=`: the in-place product would overwrite a tensor autograd saved.
+                    h = h.multiply(&b.real.unsqueeze(-1));
                 }
             }
         }

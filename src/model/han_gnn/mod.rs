@@ -7,6 +7,7 @@
 //! hetero scores come from the phase-1 homogeneous aggregates (spec §4.7, a reconstruction).
 
 pub mod attention;
+pub mod official;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
@@ -68,12 +69,14 @@ impl Default for HanConfig {
     }
 }
 
-/// The update gate: a shared MLP scores both candidates, a per-node softmax mixes them.
+/// The update gate: a shared MLP scores both candidates, a per-node softmax mixes them. The
+/// official MLP's last layer also has a bias; it is added to both scores and cancels in their
+/// softmax, so it is not a parameter of the function and is left out (its official gradient is
+/// rounding noise, -7.3e-12 in the parity fixture; here it would be the same kind of noise).
 struct Gate {
     w1: Tensor,
     b1: Tensor,
     w2: Tensor,
-    b2: Tensor,
 }
 
 impl Gate {
@@ -83,7 +86,6 @@ impl Gate {
             w1: path.var("gate_w1", &[dim, dim], init),
             b1: path.var("gate_b1", &[dim], init),
             w2: path.var("gate_w2", &[dim, 1], init),
-            b2: path.var("gate_b2", &[1], init),
         }
     }
 
@@ -91,8 +93,7 @@ impl Gate {
         let stacked = Tensor::stack(&[hohe, heho], -2);
         let energy = (stacked.matmul(&self.w1) + &self.b1)
             .relu()
-            .matmul(&self.w2)
-            + &self.b2;
+            .matmul(&self.w2);
         let weights = energy.squeeze_dim(-1).softmax(-1, Kind::Float);
         (stacked * weights.unsqueeze(-1)).sum_dim_intlist(-2, false, Kind::Float)
     }
