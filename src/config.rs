@@ -278,12 +278,16 @@ pub fn apply_override(
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub model: String,
+    /// The model type's implementation version, bumped whenever its numbers change.
+    pub model_version: u32,
     /// The model's parameters with every default filled in.
     pub model_params: serde_json::Value,
     pub dataset: String,
     pub seed: u64,
     /// Resolved device ("cpu", "cuda:0"), never "auto".
     pub device: String,
+    /// The hardware behind it ("cpu: <CPU model>", "cuda: <GPU model>").
+    pub device_kind: String,
     pub train: TrainConfig,
     pub eval: EvalConfig,
 }

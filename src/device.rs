@@ -78,6 +78,24 @@ impl DeviceChoice {
     }
 }
 
+/// What kind of hardware computes a run: numbers differ between kinds in the last bits (BLAS
+/// kernels differ between CPU models and instruction sets, and between GPU models), so the kind
+/// is part of every run id and a stored result is only reused on the same kind.
+pub fn kind(device: Device) -> String {
+    use crate::report::env::{cpu_model, gpu_model};
+    match device {
+        Device::Cuda(n) => format!(
+            "cuda: {}",
+            gpu_model(n).unwrap_or_else(|| "unknown GPU".to_string())
+        ),
+        _ => format!(
+            "{}: {}",
+            label(device),
+            cpu_model().unwrap_or_else(|| "unknown CPU".to_string())
+        ),
+    }
+}
+
 pub fn label(device: Device) -> String {
     match device {
         Device::Cuda(n) => format!("cuda:{n}"),

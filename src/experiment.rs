@@ -137,10 +137,12 @@ pub fn run_one(
 
     let config = RunConfig {
         model: request.model.entry.name.to_string(),
+        model_version: request.model.version,
         model_params: request.model.params.clone(),
         dataset: request.dataset.clone(),
         seed: request.seed,
         device: device::label(device),
+        device_kind: device::kind(device),
         train: request.train.clone(),
         eval: request.eval.clone(),
     };

@@ -55,6 +55,7 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
     let requests = experiment::expand(&config, device)?;
     let mut cache = DatasetCache::default();
     let mut results = Vec::with_capacity(requests.len());
+    let mut reused_from: std::collections::BTreeMap<String, usize> = Default::default();
     for (i, request) in requests.iter().enumerate() {
         let label = format!(
             "[{}/{}] {} on {}, seed {}",
@@ -75,9 +76,14 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
             .test
             .get(selection.0, selection.1)
             .unwrap_or(f64::NAN);
-        let how = match status {
+        let how = match &status {
             RunStatus::Completed(..) => "done",
-            RunStatus::Reused(..) => "reused stored result",
+            RunStatus::Reused(stored, _) => {
+                *reused_from
+                    .entry(stored.environment.git_commit.clone())
+                    .or_default() += 1;
+                "reused stored result"
+            }
         };
         eprintln!(
             "{label}: {how}, test {}@{} = {:.4} ({})",
@@ -87,6 +93,18 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
             status.path().display()
         );
         results.push(status.result().clone());
+    }
+    if !reused_from.is_empty() {
+        let total: usize = reused_from.values().sum();
+        let commits: Vec<String> = reused_from
+            .iter()
+            .map(|(commit, n)| format!("{n} from {commit}"))
+            .collect();
+        eprintln!(
+            "reused {total} of {} stored results (same run id: same data, model version, parameters, seed and hardware kind): {}",
+            requests.len(),
+            commits.join(", ")
+        );
     }
     let rows = table::summarize(&results);
     println!(

@@ -46,6 +46,7 @@ pub struct GatLayer {
 impl GraphLayer for GatLayer {
     type Config = GatConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn validate(config: &GatConfig, common: &GraphCommon) -> Result<(), String> {
         if config.heads < 1 || common.dim % config.heads != 0 {

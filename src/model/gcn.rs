@@ -33,6 +33,7 @@ fn inverse_sqrt(degree: &Tensor) -> Tensor {
 impl GraphLayer for GcnLayer {
     type Config = GcnConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &GcnConfig, _first: bool) -> Self {
         let init = uniform_init(common.dim);

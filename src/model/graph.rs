@@ -21,6 +21,8 @@ pub trait GraphLayer: Sized + 'static {
     type Config: Serialize + DeserializeOwned + Default + Clone;
     /// Layouts with an implementation; the first is the default.
     const LAYOUTS: &'static [GraphLayout];
+    /// Implementation version of the layer (see [`Model::VERSION`]).
+    const VERSION: u32;
 
     /// Whether batches must carry shortest-path distances and degrees.
     fn needs_structure(_config: &Self::Config) -> bool {
@@ -155,6 +157,10 @@ impl<'de, L: GraphLayer> Deserialize<'de> for GraphModelConfig<L> {
     }
 }
 
+/// Version of the wrapper itself (input layer, pooling, scoring); a graph model's version is
+/// `100 * WRAPPER_VERSION + layer version`.
+pub const WRAPPER_VERSION: u32 = 1;
+
 /// Input layer -> layer(s) -> `last` pooling -> item scores.
 pub struct GraphRecommender<L: GraphLayer> {
     common: GraphCommon,
@@ -220,6 +226,7 @@ impl<L: GraphLayer> Recommender for GraphRecommender<L> {
 
 impl<L: GraphLayer> Model for GraphRecommender<L> {
     type Config = GraphModelConfig<L>;
+    const VERSION: u32 = 100 * WRAPPER_VERSION + L::VERSION;
 
     fn input_kind(config: &Self::Config) -> InputKind {
         InputKind::Graph(GraphInput {

@@ -123,6 +123,7 @@ impl GraphormerLayer {
 impl GraphLayer for GraphormerLayer {
     type Config = GraphormerConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn needs_structure(_config: &GraphormerConfig) -> bool {
         true

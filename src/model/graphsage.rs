@@ -28,6 +28,7 @@ pub struct SageLayer {
 impl GraphLayer for SageLayer {
     type Config = SageConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &SageConfig, _first: bool) -> Self {
         let rows = if config.compat { 1 } else { 2 } * common.dim;

@@ -47,6 +47,7 @@ pub struct KvAttentionLayer {
 impl GraphLayer for KvAttentionLayer {
     type Config = KvAttentionConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn validate(config: &KvAttentionConfig, _common: &GraphCommon) -> Result<(), String> {
         check_range(

@@ -108,6 +108,9 @@ pub trait Recommender {
 pub trait Model: Recommender + Sized + 'static {
     /// Every parameter with its default; serialises to the flat parameter map stored in results.
     type Config: Serialize + DeserializeOwned + Default + Clone;
+    /// Implementation version, part of every run id: bump it whenever the model's numbers
+    /// change (`tests/model_versions.rs` fails when outputs change without a bump).
+    const VERSION: u32;
 
     fn input_kind(config: &Self::Config) -> InputKind;
 

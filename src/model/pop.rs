@@ -29,6 +29,7 @@ pub fn training_counts(context: &ModelContext) -> Vec<f32> {
 
 impl Model for Popularity {
     type Config = PopConfig;
+    const VERSION: u32 = 1;
 
     fn input_kind(_config: &PopConfig) -> InputKind {
         InputKind::None

@@ -25,6 +25,8 @@ type BuildFn = fn(&nn::Path, &Value, &ModelContext) -> Result<Box<dyn Recommende
 pub struct Family {
     /// The model type's own name (presets share it), e.g. `han-gnn` for `han-gnn-fixed`.
     pub name: &'static str,
+    /// The model type's implementation version ([`Model::VERSION`]).
+    pub version: u32,
     resolve: fn(&Map<String, Value>) -> Result<Value, String>,
     input_kind: fn(&Value) -> InputKind,
     build: BuildFn,
@@ -33,6 +35,7 @@ pub struct Family {
 const fn family<M: Model>(name: &'static str) -> Family {
     Family {
         name,
+        version: M::VERSION,
         resolve: resolve_config::<M>,
         input_kind: input_kind_of::<M>,
         build: build_model::<M>,
@@ -158,6 +161,8 @@ pub struct ResolvedModel {
     /// Every parameter, defaults filled in (stored in results and hashed into run ids).
     pub params: Value,
     pub kind: InputKind,
+    /// The model type's implementation version.
+    pub version: u32,
 }
 
 impl std::fmt::Debug for ModelEntry {
@@ -194,6 +199,7 @@ pub fn resolve(spec: &ModelSpec) -> Result<ResolvedModel, ModelError> {
         entry,
         params,
         kind,
+        version: entry.family.version,
     })
 }
 

@@ -36,6 +36,7 @@ pub struct RgatLayer {
 impl GraphLayer for RgatLayer {
     type Config = RgatConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &RgatConfig, _first: bool) -> Self {
         let (dim, relations) = (common.dim, NUM_RELATIONS as i64);

@@ -42,7 +42,7 @@ impl Environment {
     }
 }
 
-fn cpu_model() -> Option<String> {
+pub fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     info.lines()
         .find(|l| l.starts_with("model name"))
@@ -51,7 +51,7 @@ fn cpu_model() -> Option<String> {
 }
 
 /// tch exposes no device-name query, so ask the driver's tool when it is there.
-fn gpu_model(index: usize) -> Option<String> {
+pub fn gpu_model(index: usize) -> Option<String> {
     let out = std::process::Command::new("nvidia-smi")
         .args([
             "--query-gpu=name",

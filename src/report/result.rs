@@ -16,7 +16,7 @@ use crate::graph::GraphStats;
 use super::env::Environment;
 
 pub const SCHEMA: &str = "mmsr-bench-result";
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetInfo {
@@ -80,7 +80,8 @@ pub struct RunResult {
 }
 
 /// Run id: hash of the data's content hash and the resolved run config (which holds the model,
-/// its parameters, the seed and the device), so equal ids mean equal experiments.
+/// its implementation version and parameters, the seed, the device and the hardware kind), so
+/// equal ids mean equal experiments.
 pub fn run_id(content_hash: &str, config: &RunConfig) -> String {
     let config_json = serde_json::to_string(config).expect("serialisable config");
     let digest = Sha256::digest(format!("{content_hash}\n{config_json}").as_bytes());

@@ -230,6 +230,7 @@ impl HanLayer {
 impl GraphLayer for HanLayer {
     type Config = HanConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
+    const VERSION: u32 = 1;
 
     fn validate(config: &HanConfig, _common: &GraphCommon) -> Result<(), String> {
         check_range(
