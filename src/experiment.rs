@@ -15,7 +15,7 @@ use crate::device::{self, DeviceChoice};
 use crate::graph::splits::SplitStructures;
 use crate::graph::{GraphSet, SplitGraphs, StructureSet};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
-use crate::report::env::peak_rss_bytes;
+use crate::report::env::{peak_rss_bytes, reset_peak_rss};
 use crate::report::result::{self, DatasetInfo, RunResult, Timings};
 use crate::report::Environment;
 use crate::train::{self, BatchSource, SplitInputs, SplitSources, TrainOptions};
@@ -103,6 +103,26 @@ impl DatasetCache {
         Ok(&self.loaded[name])
     }
 
+    /// The content hash of a dataset (loading or generating it once).
+    pub fn content_hash(
+        &mut self,
+        name: &str,
+        workspace: &Workspace,
+        experiment: &ExperimentConfig,
+    ) -> Result<String> {
+        Ok(self.get(name, workspace, experiment)?.content_hash.clone())
+    }
+
+    /// The counts of a dataset (loading or generating it once).
+    pub fn counts(
+        &mut self,
+        name: &str,
+        workspace: &Workspace,
+        experiment: &ExperimentConfig,
+    ) -> Result<crate::dataset::DatasetCounts> {
+        Ok(self.get(name, workspace, experiment)?.data.counts())
+    }
+
     /// The split graphs of a loaded dataset, built once per (dataset, with_codes).
     fn graphs(&mut self, name: &str, with_codes: bool) -> Rc<SplitGraphs> {
         let loaded = self
@@ -116,6 +136,21 @@ impl DatasetCache {
                 .entry(with_codes)
                 .or_insert_with(|| Rc::new(SplitGraphs::build(&data, with_codes))),
         )
+    }
+}
+
+/// The resolved config of a request on `device`: everything its run id hashes besides the data.
+pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
+    RunConfig {
+        model: request.model.entry.name.to_string(),
+        model_version: request.model.version,
+        model_params: request.model.params.clone(),
+        dataset: request.dataset.clone(),
+        seed: request.seed,
+        device: device::label(device),
+        device_kind: device::kind(device),
+        train: request.train.clone(),
+        eval: request.eval.clone(),
     }
 }
 
@@ -135,17 +170,7 @@ pub fn run_one(
         dataset.seconds,
     );
 
-    let config = RunConfig {
-        model: request.model.entry.name.to_string(),
-        model_version: request.model.version,
-        model_params: request.model.params.clone(),
-        dataset: request.dataset.clone(),
-        seed: request.seed,
-        device: device::label(device),
-        device_kind: device::kind(device),
-        train: request.train.clone(),
-        eval: request.eval.clone(),
-    };
+    let config = run_config(request, device);
     // Stored results are found before anything is built.
     let run_id = result::run_id(&content_hash, &config);
     let path = result::result_path(&workspace.results_dir, &config, &run_id);
@@ -156,6 +181,7 @@ pub fn run_one(
         }
     }
 
+    reset_peak_rss();
     let build_start = Instant::now();
     train::seed_torch(request.seed);
     let context = ModelContext {

@@ -5,10 +5,12 @@
 //! `data` (raw logs, splits, prepared datasets) -> `model` (one trait, a registry) -> `train`
 //! (batching, trainer, evaluation passes) -> `eval` (pure metrics, evaluator contract) ->
 //! `report` (result files, tables). `experiment` wires one run; `cli` is the thin front end.
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dataset;
 pub mod device;
+pub mod plan;
 pub mod eval;
 pub mod experiment;
 pub mod graph;

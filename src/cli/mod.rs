@@ -1,12 +1,17 @@
 //! Command-line interface: one file per subcommand; each turns raw flags into resolved settings
 //! and calls the library. No modelling logic lives here.
 
+mod check;
 mod download;
 mod evaluate;
+mod leaderboard;
+mod merge;
+mod plan;
 mod list;
 mod prepare;
 mod run;
 mod run_all;
+mod run_cell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +60,16 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     /// Fetch and verify the raw Amazon-2014 files of a dataset into <data-dir>/raw/<name>.
     Download(download::DownloadArgs),
+    /// Write a matrix as a plan for Slurm job arrays (one cell per line).
+    Plan(plan::PlanArgs),
+    /// Run one cell of a plan (an array task: --index defaults to $SLURM_ARRAY_TASK_ID).
+    RunCell(run_cell::RunCellArgs),
+    /// Summarise a plan's results as run-all does, plus the leaderboard.
+    Merge(merge::MergeArgs),
+    /// Tables (terminal, Markdown, CSV, JSON) and SVG plots from result files.
+    Leaderboard(leaderboard::LeaderboardArgs),
+    /// Audit a submitted results directory (exit 0 clean, 1 findings, 2 unusable input).
+    Check(check::CheckArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
     /// List the models (`--params`: with every parameter and its default).
@@ -131,6 +146,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Evaluate(args) => evaluate::execute(args),
         Command::Prepare(args) => prepare::execute(&cli, args),
         Command::Download(args) => download::execute(&cli, args),
+        Command::Plan(args) => plan::execute(&cli, args),
+        Command::RunCell(args) => run_cell::execute(&cli, args),
+        Command::Merge(args) => merge::execute(&cli, args),
+        Command::Leaderboard(args) => leaderboard::execute(args),
+        Command::Check(args) => check::execute(&cli, args),
         Command::Datasets => list::datasets(&cli),
         Command::Models(args) => list::models(args),
     }

@@ -7,7 +7,9 @@ use clap::Args;
 
 use crate::config::{ExperimentConfig, ModelSpec};
 use crate::experiment::{self, DatasetCache, RunStatus};
-use crate::report::result::write_atomically;
+use std::path::Path;
+
+use crate::report::result::{write_atomically, RunResult};
 use crate::report::table;
 
 use super::{Cli, ExperimentArgs};
@@ -38,18 +40,23 @@ pub fn default_experiment() -> ExperimentConfig {
     .expect("the embedded default experiment is valid")
 }
 
+/// `--models`, `--datasets` and `--seeds` replace the config's lists.
+pub fn apply_matrix_flags(c: &mut ExperimentConfig, args: &RunAllArgs) {
+    if !args.models.is_empty() {
+        c.models = args.models.iter().map(|m| ModelSpec::named(m)).collect();
+    }
+    if !args.datasets.is_empty() {
+        c.datasets = args.datasets.clone();
+    }
+    if !args.seeds.is_empty() {
+        c.seeds = args.seeds.clone();
+    }
+}
+
 pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
-    let (config, device) = args.experiment.resolve(default_experiment(), |c| {
-        if !args.models.is_empty() {
-            c.models = args.models.iter().map(|m| ModelSpec::named(m)).collect();
-        }
-        if !args.datasets.is_empty() {
-            c.datasets = args.datasets.clone();
-        }
-        if !args.seeds.is_empty() {
-            c.seeds = args.seeds.clone();
-        }
-    })?;
+    let (config, device) = args
+        .experiment
+        .resolve(default_experiment(), |c| apply_matrix_flags(c, args))?;
     let workspace = args.experiment.workspace(cli);
     experiment::check_names(&config, &workspace)?;
     let requests = experiment::expand(&config, device)?;
@@ -106,7 +113,18 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
             commits.join(", ")
         );
     }
-    let rows = table::summarize(&results);
+    write_summary(&results, &config, &workspace.results_dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the mean ± std table and writes `summary.md` and `summary.json` (also used by `merge`,
+/// so a Slurm array gives the same table as `run-all`).
+pub fn write_summary(
+    results: &[RunResult],
+    config: &ExperimentConfig,
+    results_dir: &Path,
+) -> Result<()> {
+    let rows = table::summarize(results);
     println!(
         "Test metrics, mean ± std over seeds (model selection on validation {}@{}):",
         config.train.selection_metric.label(),
@@ -114,15 +132,12 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
     );
     println!("{}", table::summary_table(&rows, false));
     let markdown = format!("{}\n", table::summary_table(&rows, true));
-    write_atomically(
-        &workspace.results_dir.join("summary.md"),
-        markdown.as_bytes(),
-    )?;
+    write_atomically(&results_dir.join("summary.md"), markdown.as_bytes())?;
     let json = serde_json::to_vec_pretty(&rows)?;
-    write_atomically(&workspace.results_dir.join("summary.json"), &json)?;
+    write_atomically(&results_dir.join("summary.json"), &json)?;
     println!(
         "summary written to {}",
-        workspace.results_dir.join("summary.{md,json}").display()
+        results_dir.join("summary.{md,json}").display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -66,7 +66,14 @@ pub fn gpu_model(index: usize) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Peak resident memory of this process so far (Linux VmHWM), in bytes.
+/// Resets this process's peak resident memory (Linux 4.0+: writing 5 to clear_refs), so that a
+/// run inside a longer process (`run-all`) reports its own peak. Best effort: elsewhere the
+/// peak stays the process's.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory of this process since start or the last reset (Linux VmHWM), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

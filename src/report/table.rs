@@ -87,7 +87,7 @@ pub fn run_table(result: &RunResult) -> Table {
 }
 
 /// Mean and sample standard deviation of one metric over seeds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct MeanStd {
     pub mean: f64,
     /// None with a single seed.

@@ -1,0 +1,165 @@
+//! Checks across the files of a submission: one run per cell, the summary's cells and
+//! aggregates recomputed from the run files, generated tables up to date, and dataset counts
+//! consistent per content hash (and equal to the real dataset's where it is available here).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Findings;
+use crate::dataset::DatasetCounts;
+use crate::report::aggregate::build_boards;
+use crate::report::result::RunResult;
+use crate::report::table::{summarize, MeanStd};
+
+#[derive(Deserialize)]
+struct SummaryRow {
+    dataset: String,
+    model: String,
+    seeds: Vec<u64>,
+    test: Vec<(String, MeanStd)>,
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Two files for one (dataset, model, seed) cell.
+pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let mut cells: BTreeMap<(String, String, u64), &PathBuf> = BTreeMap::new();
+    for (path, r) in runs {
+        let key = (r.config.dataset.clone(), r.config.model.clone(), r.config.seed);
+        if let Some(first) = cells.insert(key.clone(), path) {
+            findings.add(
+                path,
+                "(cell)",
+                &format!("one result for {} / {} / seed {}", key.0, key.1, key.2),
+                &format!("a second one besides {}", first.display()),
+            );
+        }
+    }
+}
+
+/// `summary.json` against the run files: the same cells, the same means and stds.
+pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let path = root.join("summary.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(_) => {
+            findings.add(&path, "(file)", "the summary run-all or merge writes", "no such file");
+            return;
+        }
+    };
+    let rows: Vec<SummaryRow> = match serde_json::from_str(&text) {
+        Ok(rows) => rows,
+        Err(e) => {
+            findings.add(&path, "(document)", "a list of summary rows", &e.to_string());
+            return;
+        }
+    };
+    let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
+    let recomputed = summarize(&results);
+    for (i, row) in rows.iter().enumerate() {
+        let field = |name: &str| format!("[{i}] ({} / {}).{name}", row.dataset, row.model);
+        let Some(fresh) = recomputed
+            .iter()
+            .find(|r| r.dataset == row.dataset && r.model == row.model)
+        else {
+            findings.add(&path, &field("(row)"), "run files for this row", "none");
+            continue;
+        };
+        let mut listed = row.seeds.clone();
+        listed.sort_unstable();
+        let mut present = fresh.seeds.clone();
+        present.sort_unstable();
+        for seed in listed.iter().filter(|s| !present.contains(s)) {
+            findings.add(&path, &field("seeds"), &format!("a run file for seed {seed}"), "none (missing run)");
+        }
+        for seed in present.iter().filter(|s| !listed.contains(s)) {
+            findings.add(&path, &field("seeds"), &format!("seed {seed}, which has a run file"), &format!("{listed:?}"));
+        }
+        for (name, stored) in &row.test {
+            let Some((_, value)) = fresh.test.iter().find(|(n, _)| n == name) else {
+                findings.add(&path, &field(&format!("test.{name}")), "a metric of the run files", "(absent there)");
+                continue;
+            };
+            let same_std = match (stored.std, value.std) {
+                (Some(a), Some(b)) => close(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !close(stored.mean, value.mean) || !same_std {
+                findings.add(
+                    &path,
+                    &field(&format!("test.{name}")),
+                    &format!("mean {} std {:?} (recomputed from {} run files)", value.mean, value.std, fresh.seeds.len()),
+                    &format!("mean {} std {:?}", stored.mean, stored.std),
+                );
+            }
+        }
+    }
+    for fresh in &recomputed {
+        if !rows.iter().any(|r| r.dataset == fresh.dataset && r.model == fresh.model) {
+            findings.add(&path, "(rows)", &format!("a row for {} / {}, which has run files", fresh.dataset, fresh.model), "none");
+        }
+    }
+}
+
+/// `leaderboard.json`, when present, must be what `leaderboard` generates from these files.
+pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let path = root.join("leaderboard.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let Ok(stored) = serde_json::from_str::<serde_json::Value>(&text) else {
+        findings.add(&path, "(document)", "JSON", "not JSON");
+        return;
+    };
+    let reference = stored["reference"].as_str().unwrap_or("han-gnn").to_string();
+    let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
+    let fresh = crate::report::leaderboard::json_document(&build_boards(&results, &reference), &reference);
+    if fresh != stored {
+        findings.add(&path, "(document)", "the leaderboard generated from the run files (mmsr-bench leaderboard)", "other content: stale or edited");
+    }
+}
+
+/// Runs that share a content hash must agree on the dataset's counts; where the dataset with
+/// that hash is available here (`known`), they must equal its counts.
+pub fn counts(
+    runs: &[(PathBuf, RunResult)],
+    known: &BTreeMap<String, DatasetCounts>,
+    findings: &mut Findings,
+    notes: &mut Vec<String>,
+) {
+    let mut first: BTreeMap<&str, (&PathBuf, &DatasetCounts)> = BTreeMap::new();
+    for (path, r) in runs {
+        let hash = r.dataset.content_hash.as_str();
+        match known.get(hash) {
+            Some(real) if real != &r.dataset.counts => findings.add(
+                path,
+                "dataset.counts",
+                &format!("{real:?} (the dataset with content hash {hash}, available here)"),
+                &format!("{:?}", r.dataset.counts),
+            ),
+            _ => {}
+        }
+        match first.get(hash) {
+            Some((other, counts)) if *counts != &r.dataset.counts => findings.add(
+                path,
+                "dataset.counts",
+                &format!("{counts:?} (as {} with the same content hash)", other.display()),
+                &format!("{:?}", r.dataset.counts),
+            ),
+            None => {
+                first.insert(hash, (path, &r.dataset.counts));
+            }
+            _ => {}
+        }
+    }
+    for hash in first.keys().filter(|h| !known.contains_key(**h)) {
+        notes.push(format!(
+            "the dataset with content hash {hash} is not available here: its counts were checked for consistency between runs only"
+        ));
+    }
+}

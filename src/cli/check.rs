@@ -1,0 +1,83 @@
+//! `mmsr-bench check SUBMISSION`: audit a results directory. Exit 0 clean, 1 findings
+//! (regression or tampering), 2 unusable input.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::check::{check, CheckOptions};
+use crate::dataset::registry;
+use crate::dataset::split::SplitConfig;
+use crate::dataset::store;
+use crate::dataset::synthetic::{generate, SyntheticConfig};
+
+use super::Cli;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The submitted results directory (runs/..., summary.json).
+    pub submission: PathBuf,
+    /// A reference results directory: a mean outside its mean ± max(3·std/√n, δ) is a finding.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// The band floor δ for --reference, in metric units (0.005 = 0.5 points ×100).
+    #[arg(long, default_value_t = 0.005)]
+    pub delta: f64,
+    /// Re-run this many cells (drawn with --rerun-seed) and require the same numbers: identical
+    /// on the CPU, within 1e-4 on CUDA.
+    #[arg(long, default_value_t = 0)]
+    pub rerun: usize,
+    #[arg(long, default_value_t = 2023)]
+    pub rerun_seed: u64,
+}
+
+/// Counts of the datasets available here, by content hash: the embedded `synthetic` at its
+/// defaults and every prepared dataset under the data directory.
+fn known_counts(cli: &Cli) -> Result<BTreeMap<String, crate::dataset::DatasetCounts>> {
+    let mut known = BTreeMap::new();
+    let synthetic = generate(&SyntheticConfig::default(), &SplitConfig::default());
+    known.insert(store::content_hash(&synthetic)?, synthetic.counts());
+    for name in registry::known_names(&cli.data_dir) {
+        if let Ok(manifest) = store::read_manifest(&registry::prepared_dir(&cli.data_dir, &name)) {
+            known.insert(manifest.content_hash, manifest.counts);
+        }
+    }
+    Ok(known)
+}
+
+pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
+    let options = CheckOptions {
+        reference: args.reference.clone(),
+        delta: args.delta,
+        rerun: args.rerun,
+        rerun_seed: args.rerun_seed,
+        data_dir: cli.data_dir.clone(),
+        known_counts: known_counts(cli)?,
+    };
+    let report = check(&args.submission, &options)?;
+    for finding in &report.findings {
+        println!("FINDING {finding}");
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    if report.findings.is_empty() {
+        println!(
+            "{}: {} result files checked, no findings",
+            args.submission.display(),
+            report.files
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{}: {} result files checked, {} finding(s)",
+            args.submission.display(),
+            report.files,
+            report.findings.len()
+        );
+        Ok(ExitCode::from(1))
+    }
+}

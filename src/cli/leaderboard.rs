@@ -1,0 +1,86 @@
+//! `mmsr-bench leaderboard`: tables and plots from result files only.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::report::aggregate::{build_boards, load_results};
+use crate::report::result::{write_atomically, RunResult};
+use crate::report::{leaderboard, plots};
+
+#[derive(Debug, Args)]
+pub struct LeaderboardArgs {
+    /// Results directories to tabulate (each with runs/...); a run id found twice counts once.
+    #[arg(long, required = true, num_args = 1..)]
+    pub results: Vec<PathBuf>,
+    /// Where leaderboard.{md,csv,json} and plots/ are written.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The model every other is tested against (paired t-test over matched seeds).
+    #[arg(long, default_value = "han-gnn")]
+    pub reference: String,
+}
+
+/// Loads every result of `dirs`, each run id once.
+pub fn load_all(dirs: &[PathBuf]) -> Result<Vec<RunResult>> {
+    let mut seen = BTreeSet::new();
+    let mut results = Vec::new();
+    for dir in dirs {
+        for (_, r) in load_results(dir)? {
+            if seen.insert(r.run_id.clone()) {
+                results.push(r);
+            }
+        }
+    }
+    anyhow::ensure!(!results.is_empty(), "no result files under {dirs:?}");
+    Ok(results)
+}
+
+pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
+    let results = load_all(&args.results)?;
+    write_leaderboard(&results, &args.out, &args.reference, true)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes leaderboard.{md,csv,json} and the plots into `out` (and prints the tables).
+pub fn write_leaderboard(results: &[RunResult], out: &Path, reference: &str, print: bool) -> Result<()> {
+    let boards = build_boards(results, reference);
+    if print {
+        print!("{}", leaderboard::terminal(&boards, reference));
+    }
+    write_atomically(&out.join("leaderboard.md"), leaderboard::markdown(&boards, reference).as_bytes())?;
+    write_atomically(&out.join("leaderboard.csv"), leaderboard::csv(&boards).as_bytes())?;
+    let json = leaderboard::json_document(&boards, reference);
+    let mut bytes = serde_json::to_vec_pretty(&json)?;
+    bytes.push(b'\n');
+    write_atomically(&out.join("leaderboard.json"), &bytes)?;
+    let plot_dir = out.join("plots");
+    std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
+    for board in &boards {
+        // Drawn to a temporary name and renamed, like every other output.
+        for (name, draw) in [
+            ("accuracy-vs-time", 0),
+            ("learning-curves", 1),
+        ] {
+            let path = plot_dir.join(format!("{}-{name}.svg", board.dataset));
+            let tmp = plot_dir.join(format!(".{}-{name}.svg.tmp", board.dataset));
+            let drawn = match draw {
+                0 => plots::accuracy_vs_time(board, &tmp),
+                _ => plots::learning_curves(board, results, &tmp),
+            };
+            match drawn {
+                Ok(()) => std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    eprintln!("note: {e:#}");
+                }
+            }
+        }
+    }
+    println!("leaderboard written to {}", out.join("leaderboard.{md,csv,json}").display());
+    Ok(())
+}

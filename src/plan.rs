@@ -1,0 +1,75 @@
+//! Plans for cluster execution: an experiment matrix written as one self-contained cell per line
+//! (JSON Lines), so a Slurm array task runs exactly one cell (`run-cell --index
+//! $SLURM_ARRAY_TASK_ID`) and `merge` collects the results. Slurm schedules; nothing here does.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExperimentConfig;
+use crate::report::result::RunResult;
+
+/// One cell: a 1 × 1 × 1 experiment and the run id it gets on hardware of the planning kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanCell {
+    pub index: usize,
+    /// The run id on the planning machine's hardware kind; a node of another kind computes
+    /// (and files its result under) its own.
+    pub run_id: String,
+    pub planned_device_kind: String,
+    pub experiment: ExperimentConfig,
+}
+
+impl PlanCell {
+    /// Whether `r` is this cell's result (same model, parameters, data name, seed, settings),
+    /// whatever hardware computed it.
+    pub fn matches(&self, r: &RunResult) -> bool {
+        let e = &self.experiment;
+        let spec = &e.models[0];
+        r.config.model == spec.name
+            && r.config.dataset == e.datasets[0]
+            && r.config.seed == e.seeds[0]
+            && r.config.train == e.train
+            && r.config.eval == e.eval
+            && spec
+                .params
+                .iter()
+                .all(|(k, v)| r.config.model_params.get(k) == Some(v))
+    }
+}
+
+pub fn write_plan(path: &Path, cells: &[PlanCell]) -> Result<()> {
+    let mut text = Vec::new();
+    for cell in cells {
+        serde_json::to_writer(&mut text, cell)?;
+        text.write_all(b"\n")?;
+    }
+    crate::report::result::write_atomically(path, &text)
+}
+
+pub fn read_plan(path: &Path) -> Result<Vec<PlanCell>> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading the plan {}", path.display()))?;
+    let mut cells = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cell: PlanCell = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a plan cell (write plans with `mmsr-bench plan`)", path.display(), n + 1))?;
+        anyhow::ensure!(
+            cell.index == cells.len(),
+            "{}:{}: cell index {} out of order (expected {})",
+            path.display(),
+            n + 1,
+            cell.index,
+            cells.len()
+        );
+        cells.push(cell);
+    }
+    anyhow::ensure!(!cells.is_empty(), "{}: the plan has no cells", path.display());
+    Ok(cells)
+}

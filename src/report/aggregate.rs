@@ -1,0 +1,321 @@
+//! From result files to leaderboard rows: runs grouped by (dataset, model, configuration),
+//! mean ± std over seeds of the headline test metrics, a paired two-sided t-test over matched
+//! seeds against a reference model, and speed figures. Pure functions over [`RunResult`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use super::result::RunResult;
+use super::table::MeanStd;
+use crate::eval::Metric;
+
+/// The headline columns: HR, NDCG and MRR at 5 and 20 (the paper's cut-offs).
+pub const HEADLINE: [(Metric, usize); 6] = [
+    (Metric::Hr, 5),
+    (Metric::Ndcg, 5),
+    (Metric::Mrr, 5),
+    (Metric::Hr, 20),
+    (Metric::Ndcg, 20),
+    (Metric::Mrr, 20),
+];
+
+pub fn column_name(metric: Metric, k: usize) -> String {
+    format!("{}@{k}", metric.label())
+}
+
+/// Every result file under `dir/runs/` (sorted by path), each with its path.
+pub fn load_results(dir: &Path) -> Result<Vec<(PathBuf, RunResult)>> {
+    let runs = dir.join("runs");
+    anyhow::ensure!(
+        runs.is_dir(),
+        "{} has no runs/ folder: not a results directory (run-all writes results/runs/...)",
+        dir.display()
+    );
+    let mut paths = Vec::new();
+    collect_json(&runs, &mut paths)?;
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| RunResult::load(&path).map(|r| (path, r)))
+        .collect()
+}
+
+/// The `.json` files below `dir`, recursively.
+pub fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_json(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// What must be equal for runs to be seeds of one experiment: the data, the model version and
+/// parameters, and the training and evaluation settings (not the seed, not the hardware).
+pub fn variant_key(r: &RunResult) -> String {
+    let c = &r.config;
+    let text = serde_json::to_string(&(
+        &r.dataset.content_hash,
+        c.model_version,
+        &c.model_params,
+        &c.train,
+        &c.eval,
+    ))
+    .expect("serialisable");
+    hex::encode(&Sha256::digest(text.as_bytes())[..4])
+}
+
+/// A paired two-sided t-test of one metric against the reference model over matched seeds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PairedTest {
+    pub reference: String,
+    /// Seeds present for both models.
+    pub n: usize,
+    /// Mean of (this model - reference) over matched seeds.
+    pub mean_difference: f64,
+    pub t: Option<f64>,
+    /// None below two matched seeds.
+    pub p_value: Option<f64>,
+}
+
+/// Paired t-test of `x` against `reference` (same length, matched by position).
+pub fn paired_t_test(x: &[f64], reference: &[f64], name: &str) -> PairedTest {
+    let d: Vec<f64> = x.iter().zip(reference).map(|(a, b)| a - b).collect();
+    let n = d.len();
+    let mean = if n > 0 { d.iter().sum::<f64>() / n as f64 } else { 0.0 };
+    let (t, p) = if n < 2 {
+        (None, None)
+    } else {
+        let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        if var == 0.0 {
+            // Constant differences: identical runs (p = 1) or an exact, noiseless shift (p = 0).
+            if mean == 0.0 {
+                (Some(0.0), Some(1.0))
+            } else {
+                (Some(mean.signum() * f64::INFINITY), Some(0.0))
+            }
+        } else {
+            let t = mean / (var.sqrt() / (n as f64).sqrt());
+            let dist = StudentsT::new(0.0, 1.0, (n - 1) as f64).expect("df >= 1");
+            (Some(t), Some(2.0 * (1.0 - dist.cdf(t.abs()))))
+        }
+    };
+    PairedTest {
+        reference: name.to_string(),
+        n,
+        mean_difference: mean,
+        t,
+        p_value: p,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricColumn {
+    /// `HR@20` etc.
+    pub name: String,
+    pub value: MeanStd,
+    pub n: usize,
+    /// The best mean of this column within the dataset.
+    pub best: bool,
+    pub vs_reference: Option<PairedTest>,
+}
+
+/// One leaderboard row: a model's runs on a dataset with one configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    pub dataset: String,
+    pub model: String,
+    /// The configuration key (see [`variant_key`]); shown only when a model has several.
+    pub variant: String,
+    pub seeds: Vec<u64>,
+    pub metrics: Vec<MetricColumn>,
+    pub train_seconds_per_epoch: Option<MeanStd>,
+    pub test_pass_seconds: MeanStd,
+    pub epochs_run: MeanStd,
+    pub parameters: usize,
+    pub peak_rss_bytes: Option<u64>,
+    pub device_kinds: Vec<String>,
+    pub model_version: u32,
+    pub commits: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetBoard {
+    pub dataset: String,
+    pub content_hash: String,
+    pub test_samples: usize,
+    pub rows: Vec<ModelRow>,
+}
+
+fn mean_std(values: &[f64]) -> MeanStd {
+    MeanStd::of(values).unwrap_or(MeanStd {
+        mean: f64::NAN,
+        std: None,
+    })
+}
+
+/// Groups runs into leaderboard rows per dataset (datasets and models sorted by name), with
+/// p-values against `reference` where that model has matched seeds.
+pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard> {
+    let mut groups: BTreeMap<(String, String, String), Vec<&RunResult>> = BTreeMap::new();
+    for r in results {
+        let key = (r.config.dataset.clone(), r.config.model.clone(), variant_key(r));
+        groups.entry(key).or_default().push(r);
+    }
+    let mut boards: BTreeMap<String, DatasetBoard> = BTreeMap::new();
+    for ((dataset, model, variant), mut runs) in groups {
+        runs.sort_by_key(|r| r.config.seed);
+        let board = boards.entry(dataset.clone()).or_insert_with(|| DatasetBoard {
+            dataset: dataset.clone(),
+            content_hash: runs[0].dataset.content_hash.clone(),
+            test_samples: runs[0].test.num_samples,
+            rows: Vec::new(),
+        });
+        let epoch_seconds: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.epochs_run > 0)
+            .map(|r| r.timings.train_seconds / r.epochs_run as f64)
+            .collect();
+        let set = |f: fn(&RunResult) -> String| -> Vec<String> {
+            runs.iter().map(|r| f(r)).collect::<BTreeSet<_>>().into_iter().collect()
+        };
+        board.rows.push(ModelRow {
+            dataset,
+            model,
+            variant,
+            seeds: runs.iter().map(|r| r.config.seed).collect(),
+            metrics: HEADLINE
+                .iter()
+                .filter_map(|&(metric, k)| {
+                    let values: Vec<f64> =
+                        runs.iter().filter_map(|r| r.test.get(metric, k)).collect();
+                    (values.len() == runs.len()).then(|| MetricColumn {
+                        name: column_name(metric, k),
+                        value: mean_std(&values),
+                        n: values.len(),
+                        best: false,
+                        vs_reference: None,
+                    })
+                })
+                .collect(),
+            train_seconds_per_epoch: (!epoch_seconds.is_empty()).then(|| mean_std(&epoch_seconds)),
+            test_pass_seconds: mean_std(
+                &runs.iter().map(|r| r.timings.test_seconds).collect::<Vec<_>>(),
+            ),
+            epochs_run: mean_std(&runs.iter().map(|r| r.epochs_run as f64).collect::<Vec<_>>()),
+            parameters: runs[0].num_parameters,
+            peak_rss_bytes: runs.iter().filter_map(|r| r.peak_rss_bytes).max(),
+            device_kinds: set(|r| r.config.device_kind.clone()),
+            model_version: runs[0].config.model_version,
+            commits: set(|r| r.environment.git_commit.clone()),
+        });
+    }
+    let mut boards: Vec<DatasetBoard> = boards.into_values().collect();
+    for board in &mut boards {
+        mark_best(board);
+        add_tests(board, results, reference);
+    }
+    boards
+}
+
+fn mark_best(board: &mut DatasetBoard) {
+    for column in 0..HEADLINE.len() {
+        let name = column_name(HEADLINE[column].0, HEADLINE[column].1);
+        let best = board
+            .rows
+            .iter()
+            .filter_map(|r| r.metrics.iter().find(|m| m.name == name))
+            .map(|m| m.value.mean)
+            .fold(f64::NEG_INFINITY, f64::max);
+        for row in &mut board.rows {
+            for m in row.metrics.iter_mut().filter(|m| m.name == name) {
+                m.best = m.value.mean == best;
+            }
+        }
+    }
+}
+
+/// Per metric, the paired test of every row against the reference model's row with the same
+/// dataset (its only configuration, or the one with the most seeds).
+fn add_tests(board: &mut DatasetBoard, results: &[RunResult], reference: &str) {
+    let Some(reference_row) = board
+        .rows
+        .iter()
+        .filter(|r| r.model == reference)
+        .max_by_key(|r| r.seeds.len())
+        .cloned()
+    else {
+        return;
+    };
+    let runs_of = |row: &ModelRow| -> BTreeMap<u64, &RunResult> {
+        results
+            .iter()
+            .filter(|r| {
+                r.config.dataset == row.dataset
+                    && r.config.model == row.model
+                    && variant_key(r) == row.variant
+            })
+            .map(|r| (r.config.seed, r))
+            .collect()
+    };
+    let reference_runs = runs_of(&reference_row);
+    for row in &mut board.rows {
+        if row.model == reference_row.model && row.variant == reference_row.variant {
+            continue;
+        }
+        let runs = runs_of(row);
+        let seeds: Vec<u64> = runs
+            .keys()
+            .filter(|s| reference_runs.contains_key(s))
+            .copied()
+            .collect();
+        for column in &mut row.metrics {
+            let Some(&(metric, k)) = HEADLINE
+                .iter()
+                .find(|(m, k)| column_name(*m, *k) == column.name)
+            else {
+                continue;
+            };
+            let (x, y): (Vec<f64>, Vec<f64>) = seeds
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        runs[s].test.get(metric, k)?,
+                        reference_runs[s].test.get(metric, k)?,
+                    ))
+                })
+                .unzip();
+            if !x.is_empty() {
+                column.vs_reference = Some(paired_t_test(&x, &y, reference));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_t_test_against_a_hand_computed_case() {
+        // d = [0.1, 0.2, 0.3]: mean 0.2, sd 0.1, t = 0.2 / (0.1 / sqrt 3) = 3.4641, df 2,
+        // two-sided p = 0.07418 (t-table).
+        let test = paired_t_test(&[1.1, 2.2, 3.3], &[1.0, 2.0, 3.0], "ref");
+        assert_eq!(test.n, 3);
+        assert!((test.mean_difference - 0.2).abs() < 1e-12);
+        assert!((test.t.unwrap() - 3.464_101_6).abs() < 1e-6);
+        assert!((test.p_value.unwrap() - 0.074_180).abs() < 1e-5, "{test:?}");
+        let same = paired_t_test(&[0.5, 0.6], &[0.5, 0.6], "ref");
+        assert_eq!(same.p_value, Some(1.0));
+        let one = paired_t_test(&[0.5], &[0.4], "ref");
+        assert_eq!((one.t, one.p_value), (None, None));
+    }
+}

@@ -1,0 +1,151 @@
+//! SVG plots of a leaderboard (plotters, SVG backend: text stays text, no fonts needed):
+//! accuracy against training time per dataset, and validation learning curves per model.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+use super::aggregate::{variant_key, DatasetBoard};
+use super::result::RunResult;
+use crate::eval::Metric;
+
+const SIZE: (u32, u32) = (960, 640);
+const FONT: &str = "sans-serif";
+
+fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("drawing a plot: {e}")
+}
+
+/// Test NDCG@20 (mean ± std over seeds) against training seconds per epoch, one labelled point
+/// per model; untrained models (no epochs) are listed in the caption instead.
+pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
+    let mut points = Vec::new();
+    let mut untrained = Vec::new();
+    for row in &board.rows {
+        let Some(ndcg) = row.metrics.iter().find(|m| m.name == "NDCG@20") else {
+            continue;
+        };
+        match &row.train_seconds_per_epoch {
+            Some(time) if time.mean > 0.0 => points.push((
+                row.model.clone(),
+                time.mean,
+                ndcg.value.mean * 100.0,
+                ndcg.value.std.unwrap_or(0.0) * 100.0,
+            )),
+            _ => untrained.push(format!("{} {:.2}", row.model, ndcg.value.mean * 100.0)),
+        }
+    }
+    anyhow::ensure!(!points.is_empty(), "{}: no trained model to plot", board.dataset);
+    let (x_lo, x_hi) = points
+        .iter()
+        .fold((f64::INFINITY, 0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let (y_lo, y_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+        (lo.min(p.2 - p.3), hi.max(p.2 + p.3))
+    });
+    let pad = ((y_hi - y_lo) * 0.1).max(0.5);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut caption = format!("{}: test NDCG@20 against training time", board.dataset);
+    if !untrained.is_empty() {
+        caption.push_str(&format!(" (not trained: {})", untrained.join(", ")));
+    }
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, (FONT, 18))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            (x_lo / 1.5..x_hi * 1.5).log_scale(),
+            (y_lo - pad)..(y_hi + pad),
+        )
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("training seconds per epoch (log scale)")
+        .y_desc("test NDCG@20 ×100 (mean ± std over seeds)")
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(plot_error)?;
+    for (i, (model, x, y, std)) in points.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series([PathElement::new(vec![(*x, y - std), (*x, y + std)], color)])
+            .map_err(plot_error)?;
+        chart
+            .draw_series([Circle::new((*x, *y), 4, color.filled())])
+            .map_err(plot_error)?;
+        chart
+            .draw_series([Text::new(model.clone(), (*x * 1.04, *y), (FONT, 12))])
+            .map_err(plot_error)?;
+    }
+    root.present().map_err(plot_error)
+}
+
+/// Validation NDCG@20 per epoch, averaged over each model's seeds (an epoch counts the seeds
+/// that reached it); the selection metric of the protocol.
+pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path) -> Result<()> {
+    let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for row in &board.rows {
+        let mut per_epoch: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        for r in results.iter().filter(|r| {
+            r.config.dataset == row.dataset && r.config.model == row.model && variant_key(r) == row.variant
+        }) {
+            for e in &r.learning_curve {
+                if let Some(v) = e.validation.get(Metric::Ndcg, 20) {
+                    per_epoch.entry(e.epoch).or_default().push(v * 100.0);
+                }
+            }
+        }
+        if !per_epoch.is_empty() {
+            let points = per_epoch
+                .into_iter()
+                .map(|(e, v)| (e as f64, v.iter().sum::<f64>() / v.len() as f64))
+                .collect();
+            curves.push((row.model.clone(), points));
+        }
+    }
+    anyhow::ensure!(!curves.is_empty(), "{}: no learning curves to plot", board.dataset);
+    let all = curves.iter().flat_map(|(_, p)| p.iter());
+    let (x_hi, y_lo, y_hi) = all.fold((1f64, f64::INFINITY, f64::NEG_INFINITY), |(x, lo, hi), p| {
+        (x.max(p.0), lo.min(p.1), hi.max(p.1))
+    });
+    let pad = ((y_hi - y_lo) * 0.05).max(0.5);
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{}: validation NDCG@20 per epoch (mean over seeds)", board.dataset),
+            (FONT, 18),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_hi, (y_lo - pad)..(y_hi + pad))
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("validation NDCG@20 ×100")
+        .axis_desc_style((FONT, 14))
+        .draw()
+        .map_err(plot_error)?;
+    for (i, (model, points)) in curves.into_iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(model)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)
+}
