@@ -51,15 +51,21 @@ pub fn write_plan(path: &Path, cells: &[PlanCell]) -> Result<()> {
 }
 
 pub fn read_plan(path: &Path) -> Result<Vec<PlanCell>> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading the plan {}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading the plan {}", path.display()))?;
     let mut cells = Vec::new();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("{}:{}", path.display(), n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let cell: PlanCell = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a plan cell (write plans with `mmsr-bench plan`)", path.display(), n + 1))?;
+        let cell: PlanCell = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: not a plan cell (write plans with `mmsr-bench plan`)",
+                path.display(),
+                n + 1
+            )
+        })?;
         anyhow::ensure!(
             cell.index == cells.len(),
             "{}:{}: cell index {} out of order (expected {})",
@@ -70,6 +76,10 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanCell>> {
         );
         cells.push(cell);
     }
-    anyhow::ensure!(!cells.is_empty(), "{}: the plan has no cells", path.display());
+    anyhow::ensure!(
+        !cells.is_empty(),
+        "{}: the plan has no cells",
+        path.display()
+    );
     Ok(cells)
 }

@@ -88,13 +88,18 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
     let mut paths = Vec::new();
     collect_json(&runs_dir, &mut paths)?;
     paths.sort();
-    anyhow::ensure!(!paths.is_empty(), "{} holds no result files", runs_dir.display());
+    anyhow::ensure!(
+        !paths.is_empty(),
+        "{} holds no result files",
+        runs_dir.display()
+    );
 
     let mut findings = Findings::default();
     let mut notes = Vec::new();
     let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
     for path in &paths {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         if let Some(r) = runs::parse(path, &text, &mut findings) {
             runs::check_run(root, path, &r, &mut findings);
             runs.push((path.clone(), r));
@@ -107,10 +112,24 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
     if let Some(dir) = &options.reference {
         let reference = load_results(dir)
             .with_context(|| format!("reading the reference {}", dir.display()))?;
-        reference::compare(&runs, &reference, dir, options.delta, &mut findings, &mut notes);
+        reference::compare(
+            &runs,
+            &reference,
+            dir,
+            options.delta,
+            &mut findings,
+            &mut notes,
+        );
     }
     if options.rerun > 0 {
-        rerun::rerun(&runs, options.rerun, options.rerun_seed, &options.data_dir, &mut findings, &mut notes)?;
+        rerun::rerun(
+            &runs,
+            options.rerun,
+            options.rerun_seed,
+            &options.data_dir,
+            &mut findings,
+            &mut notes,
+        )?;
     }
     Ok(CheckReport {
         files: paths.len(),

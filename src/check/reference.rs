@@ -62,5 +62,8 @@ pub fn compare(
             }
         }
     }
-    notes.push(format!("{compared} (dataset, model) cells compared with {}", reference_dir.display()));
+    notes.push(format!(
+        "{compared} (dataset, model) cells compared with {}",
+        reference_dir.display()
+    ));
 }

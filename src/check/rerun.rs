@@ -44,7 +44,12 @@ pub fn experiment_of(r: &RunResult) -> ExperimentConfig {
     ExperimentConfig {
         models: vec![ModelSpec {
             name: r.config.model.clone(),
-            params: r.config.model_params.as_object().cloned().unwrap_or_default(),
+            params: r
+                .config
+                .model_params
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
         }],
         datasets: vec![r.config.dataset.clone()],
         seeds: vec![r.config.seed],
@@ -56,13 +61,21 @@ pub fn experiment_of(r: &RunResult) -> ExperimentConfig {
 }
 
 /// Why a stored run cannot be reproduced here, if it cannot.
-fn obstacle(r: &RunResult, experiment: &ExperimentConfig, workspace: &Workspace, cache: &mut DatasetCache) -> Option<String> {
+fn obstacle(
+    r: &RunResult,
+    experiment: &ExperimentConfig,
+    workspace: &Workspace,
+    cache: &mut DatasetCache,
+) -> Option<String> {
     let version = match model::resolve(&experiment.models[0]) {
         Ok(m) => m.version,
         Err(e) => return Some(format!("its model does not resolve here: {e}")),
     };
     if version != r.config.model_version {
-        return Some(format!("it was computed by model version {}, this build has {version}", r.config.model_version));
+        return Some(format!(
+            "it was computed by model version {}, this build has {version}",
+            r.config.model_version
+        ));
     }
     let device = match r.config.device.parse::<DeviceChoice>().map(|d| d.resolve()) {
         Ok(Ok(d)) => d,
@@ -70,12 +83,21 @@ fn obstacle(r: &RunResult, experiment: &ExperimentConfig, workspace: &Workspace,
     };
     let kind = device::kind(device);
     if kind != r.config.device_kind {
-        return Some(format!("it ran on {:?}, this machine is {kind:?}", r.config.device_kind));
+        return Some(format!(
+            "it ran on {:?}, this machine is {kind:?}",
+            r.config.device_kind
+        ));
     }
     match cache.content_hash(&r.config.dataset, workspace, experiment) {
         Ok(hash) if hash == r.dataset.content_hash => None,
-        Ok(hash) => Some(format!("dataset {} here has content hash {hash}, the run used {}", r.config.dataset, r.dataset.content_hash)),
-        Err(e) => Some(format!("dataset {} is not available here: {e:#}", r.config.dataset)),
+        Ok(hash) => Some(format!(
+            "dataset {} here has content hash {hash}, the run used {}",
+            r.config.dataset, r.dataset.content_hash
+        )),
+        Err(e) => Some(format!(
+            "dataset {} is not available here: {e:#}",
+            r.config.dataset
+        )),
     }
 }
 
@@ -106,30 +128,66 @@ pub fn rerun(
             notes.push(format!("not re-run: {}: {reason}", path.display()));
             continue;
         }
-        let request = expand(&experiment, experiment.device.as_deref().unwrap_or("cpu").parse()?)?.remove(0);
-        let fresh = run_one(&request, &experiment, &workspace, &mut cache)?.result().clone();
+        let request = expand(
+            &experiment,
+            experiment.device.as_deref().unwrap_or("cpu").parse()?,
+        )?
+        .remove(0);
+        let fresh = run_one(&request, &experiment, &workspace, &mut cache)?
+            .result()
+            .clone();
         done += 1;
-        let tolerance = if stored.config.device.starts_with("cuda") { CUDA_TOLERANCE } else { 0.0 };
+        let tolerance = if stored.config.device.starts_with("cuda") {
+            CUDA_TOLERANCE
+        } else {
+            0.0
+        };
         if fresh.run_id != stored.run_id {
-            findings.add(path, "run_id", &format!("{} (the re-run's)", fresh.run_id), &stored.run_id);
+            findings.add(
+                path,
+                "run_id",
+                &format!("{} (the re-run's)", fresh.run_id),
+                &stored.run_id,
+            );
         }
-        for (field, a, b) in [("test", &fresh.test, &stored.test), ("validation", &fresh.validation, &stored.validation)] {
+        for (field, a, b) in [
+            ("test", &fresh.test, &stored.test),
+            ("validation", &fresh.validation, &stored.validation),
+        ] {
             let diff = max_difference(a, b);
             if diff > tolerance {
-                findings.add(path, field, &format!("the re-run's values (max |Δ| <= {tolerance})"), &format!("values {diff:e} away"));
+                findings.add(
+                    path,
+                    field,
+                    &format!("the re-run's values (max |Δ| <= {tolerance})"),
+                    &format!("values {diff:e} away"),
+                );
             }
         }
         if fresh.selected_epoch != stored.selected_epoch || fresh.epochs_run != stored.epochs_run {
-            findings.add(path, "selected_epoch, epochs_run", &format!("{:?}, {} (re-run)", fresh.selected_epoch, fresh.epochs_run), &format!("{:?}, {}", stored.selected_epoch, stored.epochs_run));
+            findings.add(
+                path,
+                "selected_epoch, epochs_run",
+                &format!("{:?}, {} (re-run)", fresh.selected_epoch, fresh.epochs_run),
+                &format!("{:?}, {}", stored.selected_epoch, stored.epochs_run),
+            );
         }
         let loss_tolerance = if tolerance > 0.0 { 1e-3 } else { 0.0 };
         for (a, b) in fresh.learning_curve.iter().zip(&stored.learning_curve) {
             if (a.train_loss - b.train_loss).abs() > loss_tolerance * b.train_loss.abs() {
-                findings.add(path, &format!("learning_curve[{}].train_loss", b.epoch), &format!("{} (re-run)", a.train_loss), &b.train_loss.to_string());
+                findings.add(
+                    path,
+                    &format!("learning_curve[{}].train_loss", b.epoch),
+                    &format!("{} (re-run)", a.train_loss),
+                    &b.train_loss.to_string(),
+                );
                 break;
             }
         }
     }
-    notes.push(format!("{done} of {} drawn cells re-run (draw seed {seed})", count.min(runs.len())));
+    notes.push(format!(
+        "{done} of {} drawn cells re-run (draw seed {seed})",
+        count.min(runs.len())
+    ));
     Ok(())
 }

@@ -22,21 +22,32 @@ pub fn parse(path: &Path, text: &str, findings: &mut Findings) -> Option<RunResu
             return None;
         }
     };
-    let schema = value.get("schema").and_then(Value::as_str).unwrap_or("(missing)");
+    let schema = value
+        .get("schema")
+        .and_then(Value::as_str)
+        .unwrap_or("(missing)");
     let version = value.get("schema_version").and_then(Value::as_u64);
     if schema != SCHEMA || version != Some(u64::from(SCHEMA_VERSION)) {
         findings.add(
             path,
             "schema, schema_version",
             &format!("{SCHEMA} version {SCHEMA_VERSION}"),
-            &format!("{schema} version {}", version.map_or("(missing)".into(), |v| v.to_string())),
+            &format!(
+                "{schema} version {}",
+                version.map_or("(missing)".into(), |v| v.to_string())
+            ),
         );
         return None;
     }
     match serde_json::from_value(value) {
         Ok(r) => Some(r),
         Err(e) => {
-            findings.add(path, "(document)", "the result format of schema version 2", &e.to_string());
+            findings.add(
+                path,
+                "(document)",
+                "the result format of schema version 2",
+                &e.to_string(),
+            );
             None
         }
     }
@@ -46,28 +57,63 @@ pub fn parse(path: &Path, text: &str, findings: &mut Findings) -> Option<RunResu
 pub fn check_run(root: &Path, path: &Path, r: &RunResult, findings: &mut Findings) {
     let id = run_id(&r.dataset.content_hash, &r.config);
     if id != r.run_id {
-        findings.add(path, "run_id", &format!("{id} (recomputed from dataset.content_hash and config)"), &r.run_id);
+        findings.add(
+            path,
+            "run_id",
+            &format!("{id} (recomputed from dataset.content_hash and config)"),
+            &r.run_id,
+        );
     }
     let expected = result_path(root, &r.config, &r.run_id);
     if expected != path {
-        findings.add(path, "(location)", &expected.display().to_string(), &path.display().to_string());
+        findings.add(
+            path,
+            "(location)",
+            &expected.display().to_string(),
+            &path.display().to_string(),
+        );
     }
     let counts = &r.dataset.counts;
     if r.test.num_samples != counts.test_samples {
-        findings.add(path, "test.num_samples", &format!("{} (dataset.counts.test_samples)", counts.test_samples), &r.test.num_samples.to_string());
+        findings.add(
+            path,
+            "test.num_samples",
+            &format!("{} (dataset.counts.test_samples)", counts.test_samples),
+            &r.test.num_samples.to_string(),
+        );
     }
     if r.validation.num_samples != counts.valid_samples {
-        findings.add(path, "validation.num_samples", &format!("{} (dataset.counts.valid_samples)", counts.valid_samples), &r.validation.num_samples.to_string());
+        findings.add(
+            path,
+            "validation.num_samples",
+            &format!("{} (dataset.counts.valid_samples)", counts.valid_samples),
+            &r.validation.num_samples.to_string(),
+        );
     }
     invariants(path, "validation", &r.validation, findings);
     invariants(path, "test", &r.test, findings);
     for e in &r.learning_curve {
-        invariants(path, &format!("learning_curve[{}].validation", e.epoch), &e.validation, findings);
+        invariants(
+            path,
+            &format!("learning_curve[{}].validation", e.epoch),
+            &e.validation,
+            findings,
+        );
         if e.validation.num_samples != counts.valid_samples {
-            findings.add(path, &format!("learning_curve[{}].validation.num_samples", e.epoch), &counts.valid_samples.to_string(), &e.validation.num_samples.to_string());
+            findings.add(
+                path,
+                &format!("learning_curve[{}].validation.num_samples", e.epoch),
+                &counts.valid_samples.to_string(),
+                &e.validation.num_samples.to_string(),
+            );
         }
         if let Some(t) = &e.test {
-            invariants(path, &format!("learning_curve[{}].test", e.epoch), t, findings);
+            invariants(
+                path,
+                &format!("learning_curve[{}].test", e.epoch),
+                t,
+                findings,
+            );
         }
     }
     if let Some(best) = &r.official_best_over_epochs_on_test {
@@ -87,21 +133,49 @@ fn invariants(path: &Path, field: &str, set: &MetricSet, findings: &mut Findings
     ats.sort_by_key(|a| a.k);
     for at in ats {
         let f = |name: &str| format!("{field}.at[k={}].{name}", at.k);
-        if !(0.0 - SLACK <= at.mrr && at.mrr <= at.ndcg + SLACK && at.ndcg <= at.hr + SLACK && at.hr <= 1.0 + SLACK) {
-            findings.add(path, &f("hr, ndcg, mrr"), "0 <= MRR <= NDCG <= HR <= 1", &format!("HR {}, NDCG {}, MRR {}", at.hr, at.ndcg, at.mrr));
+        if !(0.0 - SLACK <= at.mrr
+            && at.mrr <= at.ndcg + SLACK
+            && at.ndcg <= at.hr + SLACK
+            && at.hr <= 1.0 + SLACK)
+        {
+            findings.add(
+                path,
+                &f("hr, ndcg, mrr"),
+                "0 <= MRR <= NDCG <= HR <= 1",
+                &format!("HR {}, NDCG {}, MRR {}", at.hr, at.ndcg, at.mrr),
+            );
         }
         let hits = at.hr * set.num_samples as f64;
         if (hits - hits.round()).abs() > 1e-6 {
-            findings.add(path, &f("hr"), &format!("a multiple of 1/{} (a count of hits)", set.num_samples), &at.hr.to_string());
+            findings.add(
+                path,
+                &f("hr"),
+                &format!("a multiple of 1/{} (a count of hits)", set.num_samples),
+                &at.hr.to_string(),
+            );
         }
         let official = at.ndcg / ideal_dcg_all_relevant(at.k);
         if (official - at.ndcg_official).abs() > 1e-9 {
-            findings.add(path, &f("ndcg_official"), &official.to_string(), &at.ndcg_official.to_string());
+            findings.add(
+                path,
+                &f("ndcg_official"),
+                &official.to_string(),
+                &at.ndcg_official.to_string(),
+            );
         }
         if let Some(p) = previous {
-            for (name, now, before) in [("hr", at.hr, p.hr), ("ndcg", at.ndcg, p.ndcg), ("mrr", at.mrr, p.mrr)] {
+            for (name, now, before) in [
+                ("hr", at.hr, p.hr),
+                ("ndcg", at.ndcg, p.ndcg),
+                ("mrr", at.mrr, p.mrr),
+            ] {
                 if now + SLACK < before {
-                    findings.add(path, &f(name), &format!(">= {before} (its value at k={})", p.k), &now.to_string());
+                    findings.add(
+                        path,
+                        &f(name),
+                        &format!(">= {before} (its value at k={})", p.k),
+                        &now.to_string(),
+                    );
                 }
             }
         }
@@ -113,16 +187,31 @@ fn invariants(path: &Path, field: &str, set: &MetricSet, findings: &mut Findings
 fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
     let curve = &r.learning_curve;
     if curve.len() != r.epochs_run {
-        findings.add(path, "epochs_run", &format!("{} (entries of learning_curve)", curve.len()), &r.epochs_run.to_string());
+        findings.add(
+            path,
+            "epochs_run",
+            &format!("{} (entries of learning_curve)", curve.len()),
+            &r.epochs_run.to_string(),
+        );
     }
     for (i, e) in curve.iter().enumerate() {
         if e.epoch != i {
-            findings.add(path, &format!("learning_curve[{i}].epoch"), &i.to_string(), &e.epoch.to_string());
+            findings.add(
+                path,
+                &format!("learning_curve[{i}].epoch"),
+                &i.to_string(),
+                &e.epoch.to_string(),
+            );
         }
         let t = &r.config.train;
         let lr = t.learning_rate * t.lr_gamma.powi((i / t.lr_step.max(1)) as i32);
         if (lr - e.learning_rate).abs() > 1e-12 * lr.abs().max(1e-300) {
-            findings.add(path, &format!("learning_curve[{i}].learning_rate"), &lr.to_string(), &e.learning_rate.to_string());
+            findings.add(
+                path,
+                &format!("learning_curve[{i}].learning_rate"),
+                &lr.to_string(),
+                &e.learning_rate.to_string(),
+            );
         }
     }
     let Some(selected) = r.selected_epoch else {
@@ -132,7 +221,12 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
         return;
     };
     if selected >= r.epochs_run {
-        findings.add(path, "selected_epoch", &format!("< {} (epochs_run)", r.epochs_run), &selected.to_string());
+        findings.add(
+            path,
+            "selected_epoch",
+            &format!("< {} (epochs_run)", r.epochs_run),
+            &selected.to_string(),
+        );
         return;
     }
     let t = &r.config.train;
@@ -140,7 +234,12 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
     let mut stopped_at = None;
     for e in curve {
         let Some(value) = e.validation.get(t.selection_metric, t.selection_k) else {
-            findings.add(path, &format!("learning_curve[{}].validation", e.epoch), &format!("{}@{}", t.selection_metric.label(), t.selection_k), "(missing)");
+            findings.add(
+                path,
+                &format!("learning_curve[{}].validation", e.epoch),
+                &format!("{}@{}", t.selection_metric.label(), t.selection_k),
+                "(missing)",
+            );
             return;
         };
         if stopping.step(e.epoch, value).stop && stopped_at.is_none() {
@@ -149,14 +248,38 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
     }
     let best = stopping.best_epoch().expect("a non-empty curve");
     if best != selected {
-        findings.add(path, "selected_epoch", &format!("{best} (the first best validation {}@{} of the curve)", t.selection_metric.label(), t.selection_k), &selected.to_string());
+        findings.add(
+            path,
+            "selected_epoch",
+            &format!(
+                "{best} (the first best validation {}@{} of the curve)",
+                t.selection_metric.label(),
+                t.selection_k
+            ),
+            &selected.to_string(),
+        );
     } else if curve[selected].validation != r.validation {
-        findings.add(path, "validation", &format!("the validation metrics of learning_curve[{selected}]"), "other values");
+        findings.add(
+            path,
+            "validation",
+            &format!("the validation metrics of learning_curve[{selected}]"),
+            "other values",
+        );
     }
     let last = r.epochs_run.saturating_sub(1);
     let expected_end = stopped_at.unwrap_or(t.max_epochs.saturating_sub(1));
     if r.epochs_run > 0 && expected_end != last {
-        findings.add(path, "epochs_run", &format!("{} (patience {} applied to the curve, max_epochs {})", expected_end + 1, t.patience, t.max_epochs), &r.epochs_run.to_string());
+        findings.add(
+            path,
+            "epochs_run",
+            &format!(
+                "{} (patience {} applied to the curve, max_epochs {})",
+                expected_end + 1,
+                t.patience,
+                t.max_epochs
+            ),
+            &r.epochs_run.to_string(),
+        );
     }
 }
 
@@ -167,17 +290,32 @@ fn protocol(path: &Path, r: &RunResult, findings: &mut Findings) {
         Protocol::Validation => {
             for e in &r.learning_curve {
                 if e.test.is_some() {
-                    findings.add(path, &format!("learning_curve[{}].test", e.epoch), "null (protocol validation evaluates test once, after selection)", "test metrics");
+                    findings.add(
+                        path,
+                        &format!("learning_curve[{}].test", e.epoch),
+                        "null (protocol validation evaluates test once, after selection)",
+                        "test metrics",
+                    );
                 }
             }
             if r.official_best_over_epochs_on_test.is_some() {
-                findings.add(path, "official_best_over_epochs_on_test", "null under protocol validation", "test-selected numbers");
+                findings.add(
+                    path,
+                    "official_best_over_epochs_on_test",
+                    "null under protocol validation",
+                    "test-selected numbers",
+                );
             }
         }
         Protocol::Official => {
             let Some(best) = &r.official_best_over_epochs_on_test else {
                 if r.epochs_run > 0 {
-                    findings.add(path, "official_best_over_epochs_on_test", "the per-metric best test values of the curve", "null");
+                    findings.add(
+                        path,
+                        "official_best_over_epochs_on_test",
+                        "the per-metric best test values of the curve",
+                        "null",
+                    );
                 }
                 return;
             };
@@ -189,7 +327,16 @@ fn protocol(path: &Path, r: &RunResult, findings: &mut Findings) {
                         .filter_map(|e| e.test.as_ref()?.get(metric, at.k))
                         .fold(f64::NEG_INFINITY, f64::max);
                     if (max - at.get(metric)).abs() > 1e-12 {
-                        findings.add(path, &format!("official_best_over_epochs_on_test.at[k={}].{}", at.k, metric.label()), &max.to_string(), &at.get(metric).to_string());
+                        findings.add(
+                            path,
+                            &format!(
+                                "official_best_over_epochs_on_test.at[k={}].{}",
+                                at.k,
+                                metric.label()
+                            ),
+                            &max.to_string(),
+                            &at.get(metric).to_string(),
+                        );
                     }
                 }
             }

@@ -29,7 +29,11 @@ fn close(a: f64, b: f64) -> bool {
 pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     let mut cells: BTreeMap<(String, String, u64), &PathBuf> = BTreeMap::new();
     for (path, r) in runs {
-        let key = (r.config.dataset.clone(), r.config.model.clone(), r.config.seed);
+        let key = (
+            r.config.dataset.clone(),
+            r.config.model.clone(),
+            r.config.seed,
+        );
         if let Some(first) = cells.insert(key.clone(), path) {
             findings.add(
                 path,
@@ -47,14 +51,24 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(_) => {
-            findings.add(&path, "(file)", "the summary run-all or merge writes", "no such file");
+            findings.add(
+                &path,
+                "(file)",
+                "the summary run-all or merge writes",
+                "no such file",
+            );
             return;
         }
     };
     let rows: Vec<SummaryRow> = match serde_json::from_str(&text) {
         Ok(rows) => rows,
         Err(e) => {
-            findings.add(&path, "(document)", "a list of summary rows", &e.to_string());
+            findings.add(
+                &path,
+                "(document)",
+                "a list of summary rows",
+                &e.to_string(),
+            );
             return;
         }
     };
@@ -74,14 +88,29 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
         let mut present = fresh.seeds.clone();
         present.sort_unstable();
         for seed in listed.iter().filter(|s| !present.contains(s)) {
-            findings.add(&path, &field("seeds"), &format!("a run file for seed {seed}"), "none (missing run)");
+            findings.add(
+                &path,
+                &field("seeds"),
+                &format!("a run file for seed {seed}"),
+                "none (missing run)",
+            );
         }
         for seed in present.iter().filter(|s| !listed.contains(s)) {
-            findings.add(&path, &field("seeds"), &format!("seed {seed}, which has a run file"), &format!("{listed:?}"));
+            findings.add(
+                &path,
+                &field("seeds"),
+                &format!("seed {seed}, which has a run file"),
+                &format!("{listed:?}"),
+            );
         }
         for (name, stored) in &row.test {
             let Some((_, value)) = fresh.test.iter().find(|(n, _)| n == name) else {
-                findings.add(&path, &field(&format!("test.{name}")), "a metric of the run files", "(absent there)");
+                findings.add(
+                    &path,
+                    &field(&format!("test.{name}")),
+                    "a metric of the run files",
+                    "(absent there)",
+                );
                 continue;
             };
             let same_std = match (stored.std, value.std) {
@@ -93,15 +122,31 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
                 findings.add(
                     &path,
                     &field(&format!("test.{name}")),
-                    &format!("mean {} std {:?} (recomputed from {} run files)", value.mean, value.std, fresh.seeds.len()),
+                    &format!(
+                        "mean {} std {:?} (recomputed from {} run files)",
+                        value.mean,
+                        value.std,
+                        fresh.seeds.len()
+                    ),
                     &format!("mean {} std {:?}", stored.mean, stored.std),
                 );
             }
         }
     }
     for fresh in &recomputed {
-        if !rows.iter().any(|r| r.dataset == fresh.dataset && r.model == fresh.model) {
-            findings.add(&path, "(rows)", &format!("a row for {} / {}, which has run files", fresh.dataset, fresh.model), "none");
+        if !rows
+            .iter()
+            .any(|r| r.dataset == fresh.dataset && r.model == fresh.model)
+        {
+            findings.add(
+                &path,
+                "(rows)",
+                &format!(
+                    "a row for {} / {}, which has run files",
+                    fresh.dataset, fresh.model
+                ),
+                "none",
+            );
         }
     }
 }
@@ -116,11 +161,20 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
         findings.add(&path, "(document)", "JSON", "not JSON");
         return;
     };
-    let reference = stored["reference"].as_str().unwrap_or("han-gnn").to_string();
+    let reference = stored["reference"]
+        .as_str()
+        .unwrap_or("han-gnn")
+        .to_string();
     let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
-    let fresh = crate::report::leaderboard::json_document(&build_boards(&results, &reference), &reference);
+    let fresh =
+        crate::report::leaderboard::json_document(&build_boards(&results, &reference), &reference);
     if fresh != stored {
-        findings.add(&path, "(document)", "the leaderboard generated from the run files (mmsr-bench leaderboard)", "other content: stale or edited");
+        findings.add(
+            &path,
+            "(document)",
+            "the leaderboard generated from the run files (mmsr-bench leaderboard)",
+            "other content: stale or edited",
+        );
     }
 }
 
@@ -148,7 +202,10 @@ pub fn counts(
             Some((other, counts)) if *counts != &r.dataset.counts => findings.add(
                 path,
                 "dataset.counts",
-                &format!("{counts:?} (as {} with the same content hash)", other.display()),
+                &format!(
+                    "{counts:?} (as {} with the same content hash)",
+                    other.display()
+                ),
                 &format!("{:?}", r.dataset.counts),
             ),
             None => {

@@ -46,25 +46,34 @@ pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
 }
 
 /// Writes leaderboard.{md,csv,json} and the plots into `out` (and prints the tables).
-pub fn write_leaderboard(results: &[RunResult], out: &Path, reference: &str, print: bool) -> Result<()> {
+pub fn write_leaderboard(
+    results: &[RunResult],
+    out: &Path,
+    reference: &str,
+    print: bool,
+) -> Result<()> {
     let boards = build_boards(results, reference);
     if print {
         print!("{}", leaderboard::terminal(&boards, reference));
     }
-    write_atomically(&out.join("leaderboard.md"), leaderboard::markdown(&boards, reference).as_bytes())?;
-    write_atomically(&out.join("leaderboard.csv"), leaderboard::csv(&boards).as_bytes())?;
+    write_atomically(
+        &out.join("leaderboard.md"),
+        leaderboard::markdown(&boards, reference).as_bytes(),
+    )?;
+    write_atomically(
+        &out.join("leaderboard.csv"),
+        leaderboard::csv(&boards).as_bytes(),
+    )?;
     let json = leaderboard::json_document(&boards, reference);
     let mut bytes = serde_json::to_vec_pretty(&json)?;
     bytes.push(b'\n');
     write_atomically(&out.join("leaderboard.json"), &bytes)?;
     let plot_dir = out.join("plots");
-    std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
+    std::fs::create_dir_all(&plot_dir)
+        .with_context(|| format!("creating {}", plot_dir.display()))?;
     for board in &boards {
         // Drawn to a temporary name and renamed, like every other output.
-        for (name, draw) in [
-            ("accuracy-vs-time", 0),
-            ("learning-curves", 1),
-        ] {
+        for (name, draw) in [("accuracy-vs-time", 0), ("learning-curves", 1)] {
             let path = plot_dir.join(format!("{}-{name}.svg", board.dataset));
             let tmp = plot_dir.join(format!(".{}-{name}.svg.tmp", board.dataset));
             let drawn = match draw {
@@ -81,6 +90,9 @@ pub fn write_leaderboard(results: &[RunResult], out: &Path, reference: &str, pri
             }
         }
     }
-    println!("leaderboard written to {}", out.join("leaderboard.{md,csv,json}").display());
+    println!(
+        "leaderboard written to {}",
+        out.join("leaderboard.{md,csv,json}").display()
+    );
     Ok(())
 }

@@ -26,10 +26,9 @@ pub struct PlanArgs {
 }
 
 pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
-    let (config, choice) = args
-        .matrix
-        .experiment
-        .resolve(default_experiment(), |c| apply_matrix_flags(c, &args.matrix))?;
+    let (config, choice) = args.matrix.experiment.resolve(default_experiment(), |c| {
+        apply_matrix_flags(c, &args.matrix)
+    })?;
     let workspace = args.matrix.experiment.workspace(cli);
     experiment::check_names(&config, &workspace)?;
     let requests = experiment::expand(&config, choice)?;
@@ -42,7 +41,12 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         let single = ExperimentConfig {
             models: vec![ModelSpec {
                 name: request.model.entry.name.to_string(),
-                params: request.model.params.as_object().cloned().unwrap_or_default(),
+                params: request
+                    .model
+                    .params
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             }],
             datasets: vec![request.dataset.clone()],
             seeds: vec![request.seed],
@@ -51,9 +55,15 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         let (id, kind) = match here {
             Some(device) => {
                 let hash = cache.content_hash(&request.dataset, &workspace, &config)?;
-                (run_id(&hash, &run_config(request, device)), device::kind(device))
+                (
+                    run_id(&hash, &run_config(request, device)),
+                    device::kind(device),
+                )
             }
-            None => (String::new(), format!("(decided on the node: device {:?})", config.device)),
+            None => (
+                String::new(),
+                format!("(decided on the node: device {:?})", config.device),
+            ),
         };
         cells.push(PlanCell {
             index,

@@ -90,7 +90,11 @@ pub struct PairedTest {
 pub fn paired_t_test(x: &[f64], reference: &[f64], name: &str) -> PairedTest {
     let d: Vec<f64> = x.iter().zip(reference).map(|(a, b)| a - b).collect();
     let n = d.len();
-    let mean = if n > 0 { d.iter().sum::<f64>() / n as f64 } else { 0.0 };
+    let mean = if n > 0 {
+        d.iter().sum::<f64>() / n as f64
+    } else {
+        0.0
+    };
     let (t, p) = if n < 2 {
         (None, None)
     } else {
@@ -167,25 +171,35 @@ fn mean_std(values: &[f64]) -> MeanStd {
 pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard> {
     let mut groups: BTreeMap<(String, String, String), Vec<&RunResult>> = BTreeMap::new();
     for r in results {
-        let key = (r.config.dataset.clone(), r.config.model.clone(), variant_key(r));
+        let key = (
+            r.config.dataset.clone(),
+            r.config.model.clone(),
+            variant_key(r),
+        );
         groups.entry(key).or_default().push(r);
     }
     let mut boards: BTreeMap<String, DatasetBoard> = BTreeMap::new();
     for ((dataset, model, variant), mut runs) in groups {
         runs.sort_by_key(|r| r.config.seed);
-        let board = boards.entry(dataset.clone()).or_insert_with(|| DatasetBoard {
-            dataset: dataset.clone(),
-            content_hash: runs[0].dataset.content_hash.clone(),
-            test_samples: runs[0].test.num_samples,
-            rows: Vec::new(),
-        });
+        let board = boards
+            .entry(dataset.clone())
+            .or_insert_with(|| DatasetBoard {
+                dataset: dataset.clone(),
+                content_hash: runs[0].dataset.content_hash.clone(),
+                test_samples: runs[0].test.num_samples,
+                rows: Vec::new(),
+            });
         let epoch_seconds: Vec<f64> = runs
             .iter()
             .filter(|r| r.epochs_run > 0)
             .map(|r| r.timings.train_seconds / r.epochs_run as f64)
             .collect();
         let set = |f: fn(&RunResult) -> String| -> Vec<String> {
-            runs.iter().map(|r| f(r)).collect::<BTreeSet<_>>().into_iter().collect()
+            runs.iter()
+                .map(|r| f(r))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
         };
         board.rows.push(ModelRow {
             dataset,
@@ -208,7 +222,10 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
                 .collect(),
             train_seconds_per_epoch: (!epoch_seconds.is_empty()).then(|| mean_std(&epoch_seconds)),
             test_pass_seconds: mean_std(
-                &runs.iter().map(|r| r.timings.test_seconds).collect::<Vec<_>>(),
+                &runs
+                    .iter()
+                    .map(|r| r.timings.test_seconds)
+                    .collect::<Vec<_>>(),
             ),
             epochs_run: mean_std(&runs.iter().map(|r| r.epochs_run as f64).collect::<Vec<_>>()),
             parameters: runs[0].num_parameters,
@@ -220,6 +237,18 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
     }
     let mut boards: Vec<DatasetBoard> = boards.into_values().collect();
     for board in &mut boards {
+        // Best first by the selection metric; ties (and rows without it) by name.
+        let key = |r: &ModelRow| {
+            r.metrics
+                .iter()
+                .find(|m| m.name == "NDCG@20")
+                .map_or(f64::NEG_INFINITY, |m| m.value.mean)
+        };
+        board.rows.sort_by(|a, b| {
+            key(b)
+                .total_cmp(&key(a))
+                .then_with(|| a.model.cmp(&b.model))
+        });
         mark_best(board);
         add_tests(board, results, reference);
     }
@@ -227,8 +256,8 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
 }
 
 fn mark_best(board: &mut DatasetBoard) {
-    for column in 0..HEADLINE.len() {
-        let name = column_name(HEADLINE[column].0, HEADLINE[column].1);
+    for &(metric, k) in &HEADLINE {
+        let name = column_name(metric, k);
         let best = board
             .rows
             .iter()

@@ -56,7 +56,11 @@ fn headers(board: &DatasetBoard, reference: &str) -> Vec<String> {
     if let Some(row) = board.rows.first() {
         h.extend(row.metrics.iter().map(|m| format!("{} ×100", m.name)));
     }
-    h.extend(P_COLUMNS.iter().map(|c| format!("p {c} vs {reference} (Δ)")));
+    h.extend(
+        P_COLUMNS
+            .iter()
+            .map(|c| format!("p {c} vs {reference} (Δ)")),
+    );
     h.extend(
         [
             "train s/epoch",
@@ -81,7 +85,11 @@ fn row_cells(row: &ModelRow, board: &DatasetBoard, best: fn(String) -> String) -
     for name in P_COLUMNS {
         cells.push(p_value(row.metrics.iter().find(|m| m.name == name)));
     }
-    cells.push(row.train_seconds_per_epoch.as_ref().map_or("–".into(), seconds));
+    cells.push(
+        row.train_seconds_per_epoch
+            .as_ref()
+            .map_or("–".into(), seconds),
+    );
     cells.push(seconds(&row.test_pass_seconds));
     cells.push(format!("{:.1}", row.epochs_run.mean));
     cells.push(row.parameters.to_string());
@@ -129,7 +137,12 @@ pub fn markdown(boards: &[DatasetBoard], reference: &str) -> String {
         for row in &board.rows {
             table.add_row(row_cells(row, board, |t| format!("**{t}**")));
         }
-        let _ = writeln!(out, "## {}\n\n{}\n\n{table}\n", board.dataset, caption(board, reference));
+        let _ = writeln!(
+            out,
+            "## {}\n\n{}\n\n{table}\n",
+            board.dataset,
+            caption(board, reference)
+        );
         let kinds: std::collections::BTreeSet<&String> =
             board.rows.iter().flat_map(|r| &r.device_kinds).collect();
         let commits: std::collections::BTreeSet<&String> =
@@ -208,7 +221,9 @@ pub fn csv(boards: &[DatasetBoard]) -> String {
                             .and_then(|t| t.p_value)
                             .map_or(String::new(), |p| p.to_string()),
                     ]),
-                    None => cells.extend([String::new(), String::new(), String::new(), String::new()]),
+                    None => {
+                        cells.extend([String::new(), String::new(), String::new(), String::new()])
+                    }
                 }
             }
             cells.extend([

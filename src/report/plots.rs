@@ -14,6 +14,36 @@ use crate::eval::Metric;
 const SIZE: (u32, u32) = (960, 640);
 const FONT: &str = "sans-serif";
 
+/// Twenty distinguishable colours (the tab10 set and a darker twin of each), so that pale
+/// palette entries never carry a model.
+const COLORS: [(u8, u8, u8); 20] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (17, 70, 110),
+    (170, 85, 0),
+    (20, 100, 20),
+    (140, 20, 20),
+    (90, 60, 130),
+    (90, 50, 40),
+    (160, 60, 130),
+    (50, 50, 50),
+    (120, 120, 10),
+    (10, 120, 130),
+];
+
+fn color(i: usize) -> RGBAColor {
+    let (r, g, b) = COLORS[i % COLORS.len()];
+    RGBColor(r, g, b).to_rgba()
+}
+
 fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing a plot: {e}")
 }
@@ -37,13 +67,19 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
             _ => untrained.push(format!("{} {:.2}", row.model, ndcg.value.mean * 100.0)),
         }
     }
-    anyhow::ensure!(!points.is_empty(), "{}: no trained model to plot", board.dataset);
-    let (x_lo, x_hi) = points
-        .iter()
-        .fold((f64::INFINITY, 0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
-    let (y_lo, y_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(p.2 - p.3), hi.max(p.2 + p.3))
+    anyhow::ensure!(
+        !points.is_empty(),
+        "{}: no trained model to plot",
+        board.dataset
+    );
+    let (x_lo, x_hi) = points.iter().fold((f64::INFINITY, 0f64), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
     });
+    let (y_lo, y_hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.2 - p.3), hi.max(p.2 + p.3))
+        });
     let pad = ((y_hi - y_lo) * 0.1).max(0.5);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
@@ -66,10 +102,12 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
         .x_desc("training seconds per epoch (log scale)")
         .y_desc("test NDCG@20 ×100 (mean ± std over seeds)")
         .axis_desc_style((FONT, 14))
+        .light_line_style(TRANSPARENT)
+        .x_labels(8)
         .draw()
         .map_err(plot_error)?;
     for (i, (model, x, y, std)) in points.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = color(i);
         chart
             .draw_series([PathElement::new(vec![(*x, y - std), (*x, y + std)], color)])
             .map_err(plot_error)?;
@@ -83,16 +121,27 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
     root.present().map_err(plot_error)
 }
 
-/// Validation NDCG@20 per epoch, averaged over each model's seeds (an epoch counts the seeds
-/// that reached it); the selection metric of the protocol.
+/// Validation NDCG@20 per epoch, averaged over each model's seeds, up to the last epoch every
+/// seed reached (early stopping ends seeds at different epochs); the selection metric.
 pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path) -> Result<()> {
     let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for row in &board.rows {
         let mut per_epoch: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
-        for r in results.iter().filter(|r| {
-            r.config.dataset == row.dataset && r.config.model == row.model && variant_key(r) == row.variant
-        }) {
-            for e in &r.learning_curve {
+        let runs: Vec<&RunResult> = results
+            .iter()
+            .filter(|r| {
+                r.config.dataset == row.dataset
+                    && r.config.model == row.model
+                    && variant_key(r) == row.variant
+            })
+            .collect();
+        let common = runs
+            .iter()
+            .map(|r| r.learning_curve.len())
+            .min()
+            .unwrap_or(0);
+        for r in &runs {
+            for e in &r.learning_curve[..common] {
                 if let Some(v) = e.validation.get(Metric::Ndcg, 20) {
                     per_epoch.entry(e.epoch).or_default().push(v * 100.0);
                 }
@@ -106,17 +155,25 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
             curves.push((row.model.clone(), points));
         }
     }
-    anyhow::ensure!(!curves.is_empty(), "{}: no learning curves to plot", board.dataset);
+    anyhow::ensure!(
+        !curves.is_empty(),
+        "{}: no learning curves to plot",
+        board.dataset
+    );
     let all = curves.iter().flat_map(|(_, p)| p.iter());
-    let (x_hi, y_lo, y_hi) = all.fold((1f64, f64::INFINITY, f64::NEG_INFINITY), |(x, lo, hi), p| {
-        (x.max(p.0), lo.min(p.1), hi.max(p.1))
-    });
+    let (x_hi, y_lo, y_hi) = all.fold(
+        (1f64, f64::INFINITY, f64::NEG_INFINITY),
+        |(x, lo, hi), p| (x.max(p.0), lo.min(p.1), hi.max(p.1)),
+    );
     let pad = ((y_hi - y_lo) * 0.05).max(0.5);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{}: validation NDCG@20 per epoch (mean over seeds)", board.dataset),
+            format!(
+                "{}: validation NDCG@20 per epoch (mean over seeds, up to the shortest run)",
+                board.dataset
+            ),
             (FONT, 18),
         )
         .margin(20)
@@ -129,15 +186,18 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
         .x_desc("epoch")
         .y_desc("validation NDCG@20 ×100")
         .axis_desc_style((FONT, 14))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(plot_error)?;
     for (i, (model, points)) in curves.into_iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = color(i);
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(plot_error)?
             .label(model)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

@@ -118,20 +118,33 @@ impl RunResult {
         write_atomically(path, &json)
     }
 
-    /// Reads a result file; a file that does not parse or has another schema is an error.
+    /// Reads a result file; a file that does not parse or has another schema or version is an
+    /// error that says so (the version is checked before the fields, so a newer format is
+    /// reported as a version, not as a confusing field error).
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let result: RunResult = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid result file", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON result file", path.display()))?;
+        let schema = value["schema"].as_str().unwrap_or("(none)");
         anyhow::ensure!(
-            result.schema == SCHEMA && result.schema_version == SCHEMA_VERSION,
-            "{}: schema {} v{} is not {SCHEMA} v{SCHEMA_VERSION}",
-            path.display(),
-            result.schema,
-            result.schema_version
+            schema == SCHEMA,
+            "{}: schema {schema:?} is not an mmsr-bench result ({SCHEMA:?})",
+            path.display()
         );
-        Ok(result)
+        let version = value["schema_version"].as_u64();
+        anyhow::ensure!(
+            version == Some(u64::from(SCHEMA_VERSION)),
+            "{}: result schema version {} is not readable by this build, which reads version {SCHEMA_VERSION} (leaderboard/schema/ has every version's schema); use the mmsr-bench release that wrote it, or re-run",
+            path.display(),
+            version.map_or("(missing)".to_string(), |v| v.to_string())
+        );
+        serde_json::from_value(value).with_context(|| {
+            format!(
+                "{} is not a valid result file (schema version {SCHEMA_VERSION})",
+                path.display()
+            )
+        })
     }
 }
 

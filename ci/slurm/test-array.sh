@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# End to end on a real Slurm (start one with ci/slurm/local-cluster.sh): plan a small matrix,
+# run it as a job array with sbatch, merge, and require the merged summary's metrics to equal
+# those of run-all on the same matrix.   ci/slurm/test-array.sh [BIN]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="$(realpath "${1:-$root/target/release/mmsr-bench}")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+matrix=(--models pop,items-only,gcn --seeds 1,2 --device cpu --set train.max_epochs=3
+        --set model.items-only.dim=16 --set model.gcn.dim=16)
+start=$(date +%s)
+"$bin" -q --results-dir slurm plan --out plan.jsonl "${matrix[@]}"
+cells=$(wc -l < plan.jsonl)
+job=$(MMSR_PLAN="$work/plan.jsonl" MMSR_BIN="$bin" MMSR_RESULTS_DIR="$work/slurm" \
+  sbatch --parsable --wait --array=0-$((cells - 1)) --chdir="$work" --output="$work/slurm-%A_%a.out" \
+  "$root/ci/slurm/run-all-cpu.sbatch")
+echo "array job $job: $cells cells"
+sacct -j "$job" -n -o JobID,State,ExitCode 2>/dev/null || squeue -j "$job" || true
+cat "$work"/slurm-*.out
+"$bin" --results-dir slurm merge --plan plan.jsonl
+"$bin" -q --results-dir local run-all "${matrix[@]}" >/dev/null
+python3 - <<'PY'
+import json
+def metrics(path):
+    return {(r["dataset"], r["model"]): (sorted(r["seeds"]), r["test"]) for r in json.load(open(path))}
+a, b = metrics("slurm/summary.json"), metrics("local/summary.json")
+assert a == b, f"merged summary differs from run-all:\n{a}\n{b}"
+print(f"merged summary of {len(a)} rows equals run-all's")
+PY
+"$bin" check slurm
+echo "done in $(( $(date +%s) - start )) s"
