@@ -9,16 +9,18 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 matrix=(--models pop,items-only,gcn --seeds 1,2 --device cpu --set train.max_epochs=3
-        --set model.items-only.dim=16 --set model.gcn.dim=16)
+        --set model.items-only.dim=16 --set model.gcn.dim=16
+        --set model.gcn.init_codes_from_centres=false)
 start=$(date +%s)
 "$bin" -q --results-dir slurm plan --out plan.jsonl "${matrix[@]}"
 cells=$(wc -l < plan.jsonl)
+status=0
 job=$(MMSR_PLAN="$work/plan.jsonl" MMSR_BIN="$bin" MMSR_RESULTS_DIR="$work/slurm" \
   sbatch --parsable --wait --array=0-$((cells - 1)) --chdir="$work" --output="$work/slurm-%A_%a.out" \
-  "$root/ci/slurm/run-all-cpu.sbatch")
-echo "array job $job: $cells cells"
-sacct -j "$job" -n -o JobID,State,ExitCode 2>/dev/null || squeue -j "$job" || true
+  "$root/ci/slurm/run-all-cpu.sbatch") || status=$?
+echo "array job ${job:-?}: $cells cells, sbatch --wait exit $status"
 cat "$work"/slurm-*.out
+[ "$status" = 0 ] || exit "$status"
 "$bin" --results-dir slurm merge --plan plan.jsonl
 "$bin" -q --results-dir local run-all "${matrix[@]}" >/dev/null
 python3 - <<'PY'
