@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use super::check_range;
 use super::graph::{GraphCommon, GraphLayer};
 use super::layers::ops::{aggregate, dropout, leaky_relu, masked_softmax, segment_softmax};
 use super::layers::uniform_init;
+use super::{check_heads, check_probability};
 use crate::graph::{GraphBatch, GraphLayout};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,19 +49,8 @@ impl GraphLayer for GatLayer {
     const VERSION: u32 = 1;
 
     fn validate(config: &GatConfig, common: &GraphCommon) -> Result<(), String> {
-        if config.heads < 1 || common.dim % config.heads != 0 {
-            return Err(format!(
-                "heads = {} must be at least 1 and divide dim = {}",
-                config.heads, common.dim
-            ));
-        }
-        check_range(
-            "attention_dropout",
-            config.attention_dropout,
-            0.0,
-            1.0,
-            false,
-        )
+        check_heads(config.heads, common.dim)?;
+        check_probability("attention_dropout", config.attention_dropout)
     }
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &GatConfig, _first: bool) -> Self {

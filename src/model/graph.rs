@@ -12,7 +12,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::layers::ops::dropout;
 use super::layers::{InputConfig, InputLayer, POSITION_ROWS};
-use super::{check_range, Batch, GraphInput, InputKind, Model, ModelContext, Recommender};
+use super::{check_probability, Batch, GraphInput, InputKind, Model, ModelContext, Recommender};
 use crate::graph::{GraphBatch, GraphLayout};
 
 /// One aggregation layer over a batch of graphs, in the layouts it implements.
@@ -256,7 +256,7 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
                 c.dim, c.layers
             ));
         }
-        check_range("dropout", c.dropout, 0.0, 1.0, false)?;
+        check_probability("dropout", c.dropout)?;
         L::validate(&config.layer, c)
     }
 

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use tch::nn::Module;
 use tch::{nn, Kind, Tensor};
 
-use super::check_range;
 use super::graph::{GraphCommon, GraphLayer};
 use super::layers::ops::{dropout, NEG};
 use super::layers::uniform_init;
+use super::{check_heads, check_probability};
 use crate::graph::structure::UNREACHABLE;
 use crate::graph::{DenseGraphBatch, DenseStructure, GraphBatch, GraphLayout, NUM_RELATIONS};
 
@@ -130,26 +130,15 @@ impl GraphLayer for GraphormerLayer {
     }
 
     fn validate(config: &GraphormerConfig, common: &GraphCommon) -> Result<(), String> {
-        if config.heads < 1 || common.dim % config.heads != 0 {
-            return Err(format!(
-                "heads = {} must be at least 1 and divide dim = {}",
-                config.heads, common.dim
-            ));
-        }
+        check_heads(config.heads, common.dim)?;
         if config.ffn_multiplier < 1 {
             return Err(format!(
                 "ffn_multiplier = {} must be at least 1",
                 config.ffn_multiplier
             ));
         }
-        check_range(
-            "attention_dropout",
-            config.attention_dropout,
-            0.0,
-            1.0,
-            false,
-        )?;
-        check_range("block_dropout", config.block_dropout, 0.0, 1.0, false)
+        check_probability("attention_dropout", config.attention_dropout)?;
+        check_probability("block_dropout", config.block_dropout)
     }
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &GraphormerConfig, first: bool) -> Self {

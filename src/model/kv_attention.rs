@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
-use super::check_range;
+use super::check_probability;
 use super::graph::{GraphCommon, GraphLayer};
 use super::han_gnn::HanMode;
 use super::layers::ops::{
@@ -50,13 +50,7 @@ impl GraphLayer for KvAttentionLayer {
     const VERSION: u32 = 1;
 
     fn validate(config: &KvAttentionConfig, _common: &GraphCommon) -> Result<(), String> {
-        check_range(
-            "attention_dropout",
-            config.attention_dropout,
-            0.0,
-            1.0,
-            false,
-        )
+        check_probability("attention_dropout", config.attention_dropout)
     }
 
     fn new(

@@ -128,6 +128,21 @@ pub fn count_parameters(vs: &nn::VarStore) -> usize {
     vs.trainable_variables().iter().map(Tensor::numel).sum()
 }
 
+/// Checks a dropout-like probability: `[0, 1)`.
+pub fn check_probability(field: &str, value: f64) -> Result<(), String> {
+    check_range(field, value, 0.0, 1.0, false)
+}
+
+/// Checks that attention heads split the node width evenly.
+pub fn check_heads(heads: i64, dim: i64) -> Result<(), String> {
+    if heads < 1 || dim % heads != 0 {
+        return Err(format!(
+            "heads = {heads} must be at least 1 and divide dim = {dim}"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `value` lies in `[lo, hi)` (or `[lo, hi]` with `inclusive`), naming the field.
 pub fn check_range(
     field: &str,

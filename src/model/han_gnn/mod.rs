@@ -12,7 +12,7 @@ pub mod official;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
-use super::check_range;
+use super::check_probability;
 use super::graph::{GraphCommon, GraphLayer};
 use super::layers::ops::{dropout, typed_projection};
 use super::layers::uniform_init;
@@ -233,13 +233,7 @@ impl GraphLayer for HanLayer {
     const VERSION: u32 = 1;
 
     fn validate(config: &HanConfig, _common: &GraphCommon) -> Result<(), String> {
-        check_range(
-            "attention_dropout",
-            config.attention_dropout,
-            0.0,
-            1.0,
-            false,
-        )?;
+        check_probability("attention_dropout", config.attention_dropout)?;
         if config.invasive && !matches!(config.fusion, Fusion::Gate | Fusion::Hohe | Fusion::Heho) {
             return Err(format!(
                 "invasive applies to the phase-2 orders (fusion gate, hohe or heho), not to fusion {:?}",
