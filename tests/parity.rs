@@ -196,6 +196,8 @@ fn beauty_layout() -> PreparedDataset {
 fn assert_close(name: &str, ours: &Tensor, official: &Tensor, tolerance: f64) {
     assert_eq!(ours.size(), official.size(), "{name}: shape");
     let diff = (ours - official).abs().max().double_value(&[]);
+    // Printed for the record: cargo test --release --test parity -- --nocapture
+    eprintln!("{name}: max |Δ| = {diff:e} (tolerance {tolerance:e})");
     assert!(
         diff <= tolerance,
         "{name}: max |Δ| = {diff:e} > {tolerance:e}"
