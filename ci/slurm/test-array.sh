@@ -17,7 +17,7 @@ cells=$(wc -l < plan.jsonl)
 status=0
 job=$(MMSR_PLAN="$work/plan.jsonl" MMSR_BIN="$bin" MMSR_RESULTS_DIR="$work/slurm" \
   sbatch --parsable --wait --array=0-$((cells - 1)) --chdir="$work" --output="$work/slurm-%A_%a.out" \
-  "$root/ci/slurm/run-all-cpu.sbatch") || status=$?
+  "$root/ci/slurm/run-all.sbatch") || status=$?
 echo "array job ${job:-?}: $cells cells, sbatch --wait exit $status"
 cat "$work"/slurm-*.out
 [ "$status" = 0 ] || exit "$status"

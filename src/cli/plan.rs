@@ -74,7 +74,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     }
     write_plan(&args.out, &cells)?;
     println!(
-        "{} cells written to {}\nsubmit: MMSR_PLAN={} sbatch --array=0-{} ci/slurm/run-all-cpu.sbatch   (or run-all-gpu.sbatch)\nthen:   mmsr-bench --results-dir {} merge --plan {}",
+        "{} cells written to {}\nsubmit: MMSR_PLAN={} sbatch --array=0-{} ci/slurm/run-all.sbatch   (or run-all-gpu.sbatch)\nthen:   mmsr-bench --results-dir {} merge --plan {}",
         cells.len(),
         args.out.display(),
         args.out.display(),
