@@ -179,25 +179,173 @@ impl ExperimentConfig {
         })
     }
 
-    /// Rejects settings no run could use.
+    /// Rejects settings no run could use, naming the field, its value and the allowed range
+    /// (model parameters are checked by each model's resolver).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.train.batch_size == 0 || self.eval.batch_size == 0 {
-            return invalid("batch sizes must be at least 1".into());
+        let (t, e) = (&self.train, &self.eval);
+        require(
+            t.batch_size >= 1,
+            "train.batch_size",
+            t.batch_size,
+            "at least 1",
+        )?;
+        require(
+            e.batch_size >= 1,
+            "eval.batch_size",
+            e.batch_size,
+            "at least 1",
+        )?;
+        require(
+            t.max_epochs >= 1,
+            "train.max_epochs",
+            t.max_epochs,
+            "at least 1",
+        )?;
+        require(t.patience >= 1, "train.patience", t.patience, "at least 1")?;
+        require(t.lr_step >= 1, "train.lr_step", t.lr_step, "at least 1")?;
+        require(
+            positive(t.learning_rate),
+            "train.learning_rate",
+            t.learning_rate,
+            "a positive number",
+        )?;
+        require(
+            positive(t.lr_gamma),
+            "train.lr_gamma",
+            t.lr_gamma,
+            "a positive number",
+        )?;
+        require(
+            non_negative(t.weight_decay),
+            "train.weight_decay",
+            t.weight_decay,
+            "0 or more",
+        )?;
+        require(
+            !e.ks.is_empty() && !e.ks.contains(&0),
+            "eval.ks",
+            format!("{:?}", e.ks),
+            "a non-empty list of positive cut-offs",
+        )?;
+        require(
+            e.ks.contains(&t.selection_k),
+            "train.selection_k",
+            t.selection_k,
+            &format!("one of eval.ks {:?}", e.ks),
+        )?;
+        self.validate_synthetic()
+    }
+
+    fn validate_synthetic(&self) -> Result<(), ConfigError> {
+        let s = &self.synthetic;
+        require(s.users >= 1, "synthetic.users", s.users, "at least 1")?;
+        require(s.topics >= 1, "synthetic.topics", s.topics, "at least 1")?;
+        require(
+            s.items >= s.topics,
+            "synthetic.items",
+            s.items,
+            &format!("at least synthetic.topics ({})", s.topics),
+        )?;
+        for (field, value) in [
+            ("synthetic.latent_dim", s.latent_dim),
+            ("synthetic.image_dim", s.image_dim),
+            ("synthetic.text_dim", s.text_dim),
+            ("synthetic.min_len", s.min_len),
+        ] {
+            require(value >= 1, field, value, "at least 1")?;
         }
-        if self.eval.ks.contains(&0) || self.eval.ks.is_empty() {
-            return invalid("eval.ks must be a non-empty list of positive cut-offs".into());
+        require(
+            s.max_len >= s.min_len,
+            "synthetic.max_len",
+            s.max_len,
+            &format!("at least synthetic.min_len ({})", s.min_len),
+        )?;
+        for (field, value) in [
+            ("synthetic.item_spread", s.item_spread),
+            ("synthetic.image_noise", s.image_noise),
+            ("synthetic.text_noise", s.text_noise),
+            ("synthetic.popularity_exponent", s.popularity_exponent),
+            ("synthetic.mean_extra_len", s.mean_extra_len),
+        ] {
+            require(
+                non_negative(value),
+                field,
+                value,
+                "a finite number, 0 or more",
+            )?;
         }
-        if !self.eval.ks.contains(&self.train.selection_k) {
-            return invalid(format!(
-                "train.selection_k = {} must be one of eval.ks {:?}",
-                self.train.selection_k, self.eval.ks
-            ));
+        for (field, value) in [
+            ("synthetic.missing_share", s.missing_share),
+            ("synthetic.follow_prob", s.follow_prob),
+        ] {
+            require(
+                (0.0..=1.0).contains(&value),
+                field,
+                value,
+                "between 0 and 1",
+            )?;
         }
-        if self.train.learning_rate.is_nan() || self.train.learning_rate <= 0.0 {
-            return invalid("train.learning_rate must be positive".into());
-        }
+        let c = &s.codes;
+        require(
+            c.clusters >= 1,
+            "synthetic.codes.clusters",
+            c.clusters,
+            "at least 1",
+        )?;
+        require(
+            (1..=c.clusters).contains(&c.links),
+            "synthetic.codes.links",
+            c.links,
+            &format!("between 1 and synthetic.codes.clusters ({})", c.clusters),
+        )?;
+        require(
+            c.reduced_dim >= 1,
+            "synthetic.codes.reduced_dim",
+            c.reduced_dim,
+            "at least 1",
+        )?;
+        require(
+            c.kmeans_iterations >= 1,
+            "synthetic.codes.kmeans_iterations",
+            c.kmeans_iterations,
+            "at least 1",
+        )?;
+        require(
+            c.autoencoder_batch_size >= 1,
+            "synthetic.codes.autoencoder_batch_size",
+            c.autoencoder_batch_size,
+            "at least 1",
+        )?;
+        require(
+            positive(c.autoencoder_learning_rate),
+            "synthetic.codes.autoencoder_learning_rate",
+            c.autoencoder_learning_rate,
+            "a positive number",
+        )
+    }
+}
+
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
+/// One range check: `field = value` must be `allowed`; the error names all three.
+pub fn require(
+    ok: bool,
+    field: &str,
+    value: impl std::fmt::Display,
+    allowed: &str,
+) -> Result<(), ConfigError> {
+    if ok {
         Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{field} = {value} is out of range: it must be {allowed}"
+        )))
     }
 }
 
@@ -402,5 +550,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("selection_k = 7"));
+        let error = |set: &str| {
+            apply_override(&ExperimentConfig::default(), set)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
+        for (set, message) in [
+            ("synthetic.topics=0", "synthetic.topics = 0 is out of range: it must be at least 1"),
+            ("synthetic.items=10", "synthetic.items = 10 is out of range: it must be at least synthetic.topics (25)"),
+            ("synthetic.item_spread=-1", "synthetic.item_spread = -1 is out of range: it must be a finite number, 0 or more"),
+            ("synthetic.missing_share=1.5", "synthetic.missing_share = 1.5 is out of range: it must be between 0 and 1"),
+            ("synthetic.codes.links=40", "synthetic.codes.links = 40 is out of range: it must be between 1 and synthetic.codes.clusters (30)"),
+            ("train.lr_gamma=-1", "train.lr_gamma = -1 is out of range: it must be a positive number"),
+            ("train.patience=0", "train.patience = 0 is out of range: it must be at least 1"),
+            ("train.batch_size=0", "train.batch_size = 0 is out of range: it must be at least 1"),
+            ("eval.ks=[0, 20]", "eval.ks = [0, 20] is out of range: it must be a non-empty list of positive cut-offs"),
+        ] {
+            assert_eq!(error(set), message, "{set}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
 use crate::graph::splits::SplitStructures;
 use crate::graph::{GraphSet, SplitGraphs, StructureSet};
+use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::report::env::{peak_rss_bytes, reset_peak_rss};
 use crate::report::result::{self, DatasetInfo, RunResult, Timings};
@@ -139,6 +140,32 @@ impl DatasetCache {
     }
 }
 
+/// A libtorch failure as an error that names the knob: memory (batch sizes, model size) or,
+/// for anything else, the message and a request to report it.
+fn torch_failure(panic: &str, what: &str, request: &RunRequest) -> anyhow::Error {
+    let model = request.model.entry.name;
+    let message = first_line(panic);
+    let message = message.as_str();
+    if is_out_of_memory(panic) {
+        let size: Vec<String> = ["dim", "layers"]
+            .iter()
+            .filter_map(|p| Some(format!("{p} = {}", request.model.params.get(*p)?)))
+            .collect();
+        anyhow::anyhow!(
+            "out of memory while {what} {model} on {} ({message}). Lower train.batch_size (now {}) or eval.batch_size (now {}), or the model's size ({}), e.g. --set train.batch_size=64",
+            request.dataset,
+            request.train.batch_size,
+            request.eval.batch_size,
+            if size.is_empty() { "its parameters".to_string() } else { size.join(", ") }
+        )
+    } else {
+        anyhow::anyhow!(
+            "libtorch failed while {what} {model} on {}: {message} (an internal error: please report it with the command line)",
+            request.dataset
+        )
+    }
+}
+
 /// The resolved config of a request on `device`: everything its run id hashes besides the data.
 pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
     RunConfig {
@@ -189,7 +216,8 @@ pub fn run_one(
         device,
     };
     let vs = tch::nn::VarStore::new(device);
-    let built = model::build(&request.model, &vs, &context)?;
+    let built = guarded(|| model::build(&request.model, &vs, &context))
+        .map_err(|panic| torch_failure(&panic, "building", request))??;
     let build_seconds = build_start.elapsed().as_secs_f64();
 
     let graphs = match request.model.kind {
@@ -236,13 +264,15 @@ pub fn run_one(
         device,
         verbose: workspace.verbose,
     };
-    let outcome = train::train_and_evaluate(built.model.as_ref(), &vs, &sources, &options)
-        .with_context(|| {
-            format!(
-                "training {} on {} (seed {})",
-                config.model, config.dataset, config.seed
-            )
-        })?;
+    let outcome =
+        guarded(|| train::train_and_evaluate(built.model.as_ref(), &vs, &sources, &options))
+            .map_err(|panic| torch_failure(&panic, "training", request))?
+            .with_context(|| {
+                format!(
+                    "training {} on {} (seed {})",
+                    config.model, config.dataset, config.seed
+                )
+            })?;
 
     let result = RunResult {
         schema: result::SCHEMA.to_string(),

@@ -13,6 +13,7 @@ pub mod device;
 pub mod eval;
 pub mod experiment;
 pub mod graph;
+pub mod guard;
 pub mod model;
 pub mod plan;
 pub mod prepare;

@@ -195,6 +195,10 @@ fn user_errors_are_explained_with_exit_code_2() {
         let out = mmsr(dir.path(), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let message = stderr(&out);
+        assert!(
+            !message.contains("panicked"),
+            "{args:?}: a panic, not an error: {message}"
+        );
         for needle in needles {
             assert!(message.contains(needle), "{args:?}: {message}");
         }

@@ -10,7 +10,6 @@ mod http_server;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 
 use http_server::{Behavior, TestServer};
 use mmsr_bench::dataset::store;
@@ -143,22 +142,6 @@ fn build_fixtures() -> Fixtures {
     }
 }
 
-/// beauty.yaml without sizes or checksums (the fixtures are not the published files).
-fn blank_registry(dir: &Path) {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/beauty.yaml"))
-            .unwrap();
-    let blank: Vec<String> = text
-        .lines()
-        .map(|l| match l.trim_start() {
-            t if t.starts_with("size:") => "    size: null".to_string(),
-            t if t.starts_with("sha256:") => "    sha256: null".to_string(),
-            _ => l.to_string(),
-        })
-        .collect();
-    std::fs::write(dir.join("beauty.yaml"), blank.join("\n") + "\n").unwrap();
-}
-
 #[test]
 fn download_and_prepare_real_beauty_interactions() {
     let f = build_fixtures();
@@ -186,7 +169,8 @@ fn download_and_prepare_real_beauty_interactions() {
     let work = tempfile::tempdir().unwrap();
     let registry = work.path().join("registry");
     std::fs::create_dir(&registry).unwrap();
-    blank_registry(&registry);
+    // The fixtures are not the published files: a registry without sizes or checksums.
+    common::blank_registry(&registry);
     let (reg, data) = (registry.to_str().unwrap(), work.path().join("data"));
     let data = data.to_str().unwrap();
 

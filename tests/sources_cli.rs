@@ -6,7 +6,6 @@ mod common;
 mod http_server;
 
 use std::io::Write;
-use std::path::Path;
 
 use http_server::{Behavior, TestServer};
 use mmsr_bench::prepare::sources::image_features::write_record;
@@ -20,28 +19,6 @@ fn fixtures() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let mut b = Vec::new();
     write_record(&mut b, "B000000001", &[1.0, 2.0]).unwrap();
     (ratings, meta, b)
-}
-
-/// A registry directory holding beauty.yaml without any size or checksum.
-fn blank_registry(dir: &Path) {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/beauty.yaml"))
-            .unwrap();
-    let blank: String = text
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if t.starts_with("size:") {
-                "    size: null".to_string()
-            } else if t.starts_with("sha256:") {
-                "    sha256: null".to_string()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.join("beauty.yaml"), blank + "\n").unwrap();
 }
 
 #[test]
@@ -70,7 +47,7 @@ fn download_records_checksums_then_reuses_verified_files() {
     let work = tempfile::tempdir().unwrap();
     let reg = work.path().join("registry");
     std::fs::create_dir(&reg).unwrap();
-    blank_registry(&reg);
+    common::blank_registry(&reg);
     let mirror = server.url();
     let args = [
         "download",

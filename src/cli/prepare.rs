@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 
+use crate::config::require;
 use crate::dataset::codes::LinkMetric;
 use crate::dataset::registry::{self, AMAZON_DATASETS, SYNTHETIC};
 use crate::dataset::synthetic::{self, SyntheticConfig};
@@ -94,6 +95,18 @@ pub enum LinkMetricArg {
 
 pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
     let start = Instant::now();
+    require(
+        args.clusters >= 1,
+        "--clusters",
+        args.clusters,
+        "at least 1",
+    )?;
+    require(
+        (1..=args.clusters).contains(&args.links),
+        "--links",
+        args.links,
+        &format!("between 1 and --clusters ({})", args.clusters),
+    )?;
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let mut options = PrepareOptions {
         k_core: args.k_core,

@@ -26,6 +26,8 @@ pub enum DatasetError {
     NotPrepared { name: String, dir: PathBuf },
     #[error("dataset \"official\" is the authors' processed folder: pass --official-dir DIR")]
     OfficialWithoutDir,
+    #[error("synthetic: no user survives the 5-core filter of the generated data ({users} users, {items} items); generate more users per item (synthetic.users, synthetic.items, synthetic.min_len)")]
+    EmptySynthetic { users: usize, items: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -81,7 +83,14 @@ pub fn load(
     official: Option<&OfficialConfig>,
 ) -> Result<PreparedDataset, DatasetError> {
     if name == SYNTHETIC {
-        return Ok(synthetic::generate(synthetic, &SplitConfig::default()));
+        let data = synthetic::generate(synthetic, &SplitConfig::default());
+        if data.splits.train.is_empty() {
+            return Err(DatasetError::EmptySynthetic {
+                users: synthetic.users,
+                items: synthetic.items,
+            });
+        }
+        return Ok(data);
     }
     if name == OFFICIAL {
         let config = official.ok_or(DatasetError::OfficialWithoutDir)?;

@@ -110,6 +110,7 @@ fn add_codes(
     options: &PrepareOptions,
     device: Device,
     notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     if dataset.side.image.is_none() && dataset.side.text.is_none() {
         notes.push(
@@ -121,7 +122,18 @@ fn add_codes(
     let codes = timed(notes, "autoencoders, k-means and links", || {
         Ok(build_codes(&dataset.side, &options.codes, device))
     })?;
-    for (name, book) in [("image", &codes.image), ("text", &codes.text)] {
+    let items = dataset.num_items();
+    for (name, features, book) in [
+        ("image", &dataset.side.image, &codes.image),
+        ("text", &dataset.side.text, &codes.text),
+    ] {
+        if features.is_some() && book.is_none() {
+            // A modality file that matches no surviving item (e.g. image features whose ASINs
+            // are none of the items): dropped, not an error, and visible in the manifest.
+            warnings.push(format!(
+                "no item has the {name} modality (0 of {items} items covered): it is dropped, with no {name} codes; the manifest records modalities.{name}.items_with = 0. Check that the {name} source matches these items"
+            ));
+        }
         if let Some(book) = book {
             notes.push(format!(
                 "{name} codes: {} clusters, {} items linked to {} codes each ({:?})",
@@ -157,6 +169,37 @@ fn encode_text(
     }
 }
 
+/// The size of a raw log before filtering, to explain an empty result.
+struct LogSize {
+    rows: usize,
+    users: usize,
+    items: usize,
+}
+
+impl LogSize {
+    fn of(log: &RawLog) -> Self {
+        Self {
+            rows: log.rows.len(),
+            users: log.users.len(),
+            items: log.items.len(),
+        }
+    }
+
+    /// Empty data after the k-core filter is an error naming the file and the counts, never an
+    /// empty prepared dataset.
+    fn ensure_survivors(&self, dataset: &PreparedDataset, k: usize, path: &Path) -> Result<()> {
+        anyhow::ensure!(
+            dataset.interactions.num_users() > 0,
+            "{}: no user survives the {k}-core filter ({} interactions of {} users on {} items before it; every user and item must keep at least {k} interactions). Check that this is the whole file, or lower --k-core",
+            path.display(),
+            self.rows,
+            self.users,
+            self.items
+        );
+        Ok(())
+    }
+}
+
 /// One of the six Amazon-2014 datasets from its raw files in `<data_dir>/raw/<name>/`.
 pub fn from_amazon(
     name: &str,
@@ -186,7 +229,9 @@ pub fn from_amazon(
         source.category,
         log_path.file_name().unwrap_or_default().to_string_lossy()
     );
+    let before = LogSize::of(&log);
     let mut dataset = filter_split(name, log, options, origin);
+    before.ensure_survivors(&dataset, options.k_core, &log_path)?;
     let keys = dataset.interactions.item_keys.clone();
 
     let meta_path = require_raw_file(&source, data_dir, FileRole::Meta)?;
@@ -239,7 +284,7 @@ pub fn from_amazon(
             warnings.push(format!("{name}: {got} {what} after the {}-core filter, but the registry expects {want} (duplicate rows or a different file version?)", options.k_core));
         }
     }
-    add_codes(&mut dataset, options, device, &mut notes)?;
+    add_codes(&mut dataset, options, device, &mut notes, &mut warnings)?;
     Ok(PrepareOutcome {
         dataset,
         notes,
@@ -258,18 +303,14 @@ pub fn from_sequences(
 ) -> Result<PrepareOutcome> {
     let mut notes = Vec::new();
     let log = read_sequence_file(path)?;
+    let before = LogSize::of(&log);
     let mut dataset = filter_split(
         name,
         log,
         options,
         format!("sequence file {}", path.display()),
     );
-    anyhow::ensure!(
-        dataset.interactions.num_users() > 0,
-        "no user survives the {}-core filter of {}",
-        options.k_core,
-        path.display()
-    );
+    before.ensure_survivors(&dataset, options.k_core, path)?;
     if let Some(spec) = item_file {
         let fields: Vec<&str> = spec
             .text_fields
@@ -338,10 +379,11 @@ pub fn from_sequences(
             dataset.side.image = Some(table);
         }
     }
-    add_codes(&mut dataset, options, device, &mut notes)?;
+    let mut warnings = Vec::new();
+    add_codes(&mut dataset, options, device, &mut notes, &mut warnings)?;
     Ok(PrepareOutcome {
         dataset,
         notes,
-        warnings: Vec::new(),
+        warnings,
     })
 }

@@ -11,16 +11,20 @@ use tch::Device;
 
 use crate::dataset::codes::{CodeBook, CodeConfig, ModalityCodes, Reduction};
 use crate::dataset::{FeatureTable, ItemSideInfo};
-/// Builds the codes of one modality: reduction -> k-means -> top-K links.
+/// Builds the codes of one modality: reduction -> k-means -> top-K links. `None` when no item
+/// has the modality (nothing to cluster): the modality is dropped, which callers report.
 pub fn build_codebook(
     features: &FeatureTable,
     config: &CodeConfig,
     device: Device,
     stream: u64,
-) -> CodeBook {
+) -> Option<CodeBook> {
     let present: Vec<usize> = (0..features.present.len())
         .filter(|&i| features.present[i])
         .collect();
+    if present.is_empty() {
+        return None;
+    }
     let rows: Vec<f32> = present
         .iter()
         .flat_map(|&i| features.row(i).expect("present").iter().copied())
@@ -44,25 +48,25 @@ pub fn build_codebook(
             config.metric,
         );
     }
-    CodeBook {
+    Some(CodeBook {
         num_codes: clusters,
         centres,
         centre_dim: dim,
         links,
-    }
+    })
 }
 
-/// Codes for every modality that has features. Image and text use separate seed streams.
+/// Codes for every modality that some item has. Image and text use separate seed streams.
 pub fn build_codes(side: &ItemSideInfo, config: &CodeConfig, device: Device) -> ModalityCodes {
     ModalityCodes {
         config: config.clone(),
         image: side
             .image
             .as_ref()
-            .map(|f| build_codebook(f, config, device, 1)),
+            .and_then(|f| build_codebook(f, config, device, 1)),
         text: side
             .text
             .as_ref()
-            .map(|f| build_codebook(f, config, device, 2)),
+            .and_then(|f| build_codebook(f, config, device, 2)),
     }
 }
