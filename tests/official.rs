@@ -161,3 +161,57 @@ fn han_gnn_runs_on_the_official_sample_from_the_command_line() {
     assert!(common::stdout(&out).contains("han-gnn on official"));
     assert!(common::stderr(&out).contains("code ids were not offset"));
 }
+
+/// With the user ids of `official-beauty` (all_train_seq.txt), validation is each user's last
+/// training target, the split of spec §1.3: the counts of `beauty-offline`, and no user's
+/// samples on both sides; the histories are filled in (popularity reads them).
+#[test]
+fn the_official_beauty_folder_is_split_by_user() {
+    let config = OfficialConfig {
+        dir: common::shared_data("official-beauty"),
+        bundle_order: BundleOrder::TextImage,
+        validation_share: 0.1,
+        seed: 2023,
+    };
+    let (data, notes) = import(&config).unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("validation = each user's last training target (22363 users")),
+        "{notes:?}"
+    );
+    let counts = data.counts();
+    assert_eq!(
+        (
+            counts.users,
+            counts.interactions,
+            counts.train_samples,
+            counts.valid_samples,
+            counts.test_samples
+        ),
+        (22_363, 198_502, 119_834, 22_363, 33_942)
+    );
+    // Every validation sample is the longest prefix of a distinct history: its input plus its
+    // target is a user's whole train part.
+    let histories: std::collections::HashSet<Vec<u32>> = data
+        .training_histories()
+        .zip(&data.interactions.sequences)
+        .map(|(visible, whole)| whole[..visible.len() + 1].to_vec())
+        .collect();
+    let valid = &data.splits.valid;
+    for s in 0..valid.len() {
+        let mut whole = valid.input(s).to_vec();
+        whole.push(valid.targets[s]);
+        assert!(
+            histories.contains(&whole) || whole.len() > 50,
+            "validation sample {s}"
+        );
+    }
+    // Popularity counts the train parts without the validation targets.
+    let pop_counts: usize = data.training_histories().map(<[u32]>::len).sum();
+    assert_eq!(
+        pop_counts,
+        198_502 - 33_942 - 22_363,
+        "train interactions without validation targets"
+    );
+}

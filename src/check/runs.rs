@@ -307,7 +307,7 @@ fn protocol(path: &Path, r: &RunResult, findings: &mut Findings) {
                 );
             }
         }
-        Protocol::Official => {
+        Protocol::ValidationWithTestCurve => {
             let Some(best) = &r.official_best_over_epochs_on_test else {
                 if r.epochs_run > 0 {
                     findings.add(

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_KS: [usize; 3] = [5, 10, 20];
 
 /// 1-based rank of `target` (0-based index into `scores`):
-/// `1 + #{j != t : s_j > s_t} + #{j < t : s_j == s_t}` — ties are broken by item id, so a tie
-/// never helps the target. Callers must reject NaN scores first (a NaN compares false with
+/// `1 + #{j != t : s_j > s_t} + #{j < t : s_j == s_t}` — ties are broken by item id: the target
+/// ranks behind the items with an equal score and a lower id, and ahead of those with an equal
+/// score and a higher id. Callers must reject NaN scores first (a NaN compares false with
 /// everything and would silently rank first).
 pub fn rank_of_target<T: PartialOrd + Copy>(scores: &[T], target: usize) -> usize {
     let t = scores[target];

@@ -16,12 +16,20 @@ pub struct Popularity {
     counts: Tensor,
 }
 
-/// Occurrences of every item (index = id - 1) in the training histories.
+/// Occurrences of every item (index = id - 1) in the training histories; for data without
+/// histories (an official folder without user ids), in the training samples' targets, which
+/// are every training interaction but each user's first.
 pub fn training_counts(context: &ModelContext) -> Vec<f32> {
-    let mut counts = vec![0f32; context.dataset.num_items()];
-    for history in context.dataset.training_histories() {
+    let dataset = context.dataset;
+    let mut counts = vec![0f32; dataset.num_items()];
+    for history in dataset.training_histories() {
         for &item in history {
             counts[item as usize - 1] += 1.0;
+        }
+    }
+    if counts.iter().all(|&c| c == 0.0) {
+        for &target in &dataset.splits.train.targets {
+            counts[target as usize - 1] += 1.0;
         }
     }
     counts

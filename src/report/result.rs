@@ -67,7 +67,7 @@ pub struct RunResult {
     pub validation: MetricSet,
     /// Test metrics, evaluated once at the selected epoch: the headline numbers.
     pub test: MetricSet,
-    /// `--protocol official` only: for each metric separately, its best value over all epochs ON
+    /// `--protocol validation-with-test-curve` only: for each metric separately, its best value over all epochs ON
     /// THE TEST SET, as the original code reports. Optimistic; never a model-selection result.
     pub official_best_over_epochs_on_test: Option<MetricSet>,
     pub learning_curve: Vec<EpochRecord>,

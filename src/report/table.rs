@@ -69,7 +69,10 @@ pub fn run_table(result: &RunResult) -> Table {
     table.set_header(header);
     let mut rows = vec![("validation", &result.validation), ("test", &result.test)];
     if let Some(official) = &result.official_best_over_epochs_on_test {
-        rows.push(("test, official best-over-epochs", official));
+        rows.push((
+            "test, best over epochs (official reporting, optimistic)",
+            official,
+        ));
     }
     for (label, set) in rows {
         let mut row = vec![Cell::new(label), right(set.num_samples.to_string())];

@@ -209,7 +209,7 @@ pub fn train_and_evaluate(
         });
         let validation = validation?;
         validation_seconds += seconds;
-        let test = if train_cfg.protocol == Protocol::Official {
+        let test = if train_cfg.protocol == Protocol::ValidationWithTestCurve {
             let (test, seconds) = timed(options.device, || {
                 evaluate(model, &data.test, ks, eval_batch)
             });

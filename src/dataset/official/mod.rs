@@ -4,6 +4,8 @@
 //! (serde-pickle): no class is looked up and nothing is executed; numpy arrays are decoded from
 //! the shape, byte order and raw bytes of their pickled state.
 
+pub mod users;
+
 use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
@@ -33,8 +35,9 @@ pub enum BundleOrder {
 pub struct OfficialConfig {
     pub dir: PathBuf,
     pub bundle_order: BundleOrder,
-    /// Share of training samples held out for model selection (seeded): the official files
-    /// carry no user ids, so the per-user carve-out is impossible.
+    /// Share of training samples held out for model selection (seeded), used only when the
+    /// folder carries no user ids (`all_train_seq.txt`); with them, each user's last training
+    /// target is its validation sample (spec §1.3).
     pub validation_share: f64,
     pub seed: u64,
 }
@@ -261,6 +264,18 @@ fn per_item_links(
     Ok(links.into_iter().map(Option::unwrap_or_default).collect())
 }
 
+/// A seeded share of `n` training samples as validation (folders without user ids).
+fn seeded_share(n: usize, config: &OfficialConfig) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+    let held_out = ((n as f64) * config.validation_share).round() as usize;
+    let mut is_valid = vec![false; n];
+    for &s in &order[..held_out] {
+        is_valid[s] = true;
+    }
+    is_valid
+}
+
 /// Imports an official processed folder as a prepared dataset named `official`.
 pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>), OfficialError> {
     let dir = &config.dir;
@@ -416,14 +431,38 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
         }),
     };
 
-    // Validation: a seeded share of the training samples (no user ids to do better).
-    let mut order: Vec<usize> = (0..train.inputs.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-    let held_out = ((train.inputs.len() as f64) * config.validation_share).round() as usize;
-    let mut is_valid = vec![false; order.len()];
-    for &s in &order[..held_out] {
-        is_valid[s] = true;
-    }
+    // Validation: each user's longest-prefix sample when the folder carries user ids, else a
+    // seeded share of the training samples.
+    let max_len = train.inputs.iter().map(Vec::len).max().unwrap_or(0);
+    let users = users::read_users(dir)?;
+    let by_user = match &users {
+        Some(u) => match users::validation_flags(u, &train, max_len) {
+            Ok(flags) => Some(flags),
+            Err(why) => {
+                notes.push(format!("warning: {} has user ids, but {why}; validation falls back to a seeded share of the samples", dir.display()));
+                None
+            }
+        },
+        None => None,
+    };
+    let mapped = by_user.is_some();
+    let is_valid = match by_user {
+        Some(flags) => {
+            notes.push(format!(
+                "validation = each user's last training target ({} users, from all_train_seq.txt): no user's samples fall on both sides",
+                users.as_ref().map_or(0, Vec::len)
+            ));
+            flags
+        }
+        None => {
+            notes.push(format!(
+                "warning: validation = a seeded {:.0} % of the {} training samples: the folder has no usable user ids (all_train_seq.txt), so samples of one user can fall on both sides",
+                config.validation_share * 100.0,
+                train.inputs.len()
+            ));
+            seeded_share(train.inputs.len(), config)
+        }
+    };
     let (mut train_set, mut valid_set, mut test_set) =
         (SampleSet::new(), SampleSet::new(), SampleSet::new());
     for (s, (input, &target)) in train.inputs.iter().zip(&train.targets).enumerate() {
@@ -437,16 +476,29 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
     for (input, &target) in test.inputs.iter().zip(&test.targets) {
         test_set.push(0, input, target);
     }
-    notes.push(format!(
-        "validation = a seeded {:.0} % of the {} training samples (the files carry no user ids, so samples of one user can fall on both sides)",
-        config.validation_share * 100.0,
-        train.inputs.len()
-    ));
 
+    // The histories behind the samples, where the folder has them (popularity and counts read
+    // them); the test part only when it is the official floor(0.2 n) split.
+    let split_ratio = 0.2;
+    let histories = users.filter(|_| mapped).unwrap_or_default();
+    let with_test = !histories.is_empty()
+        && histories.iter().all(|u| {
+            let n = u.train.len() + u.test.len();
+            u.test.len() == ((n as f64) * split_ratio).floor() as usize
+        });
     let interactions = InteractionDataset {
-        user_keys: Vec::new(),
+        user_keys: histories.iter().map(|u| u.uid.to_string()).collect(),
         item_keys: (1..=num_items).map(|i| i.to_string()).collect(),
-        sequences: Vec::new(),
+        sequences: histories
+            .iter()
+            .map(|u| {
+                let mut seq = u.train.clone();
+                if with_test {
+                    seq.extend_from_slice(&u.test);
+                }
+                seq
+            })
+            .collect(),
     };
     let max_len = [&train_set, &valid_set, &test_set]
         .iter()
@@ -465,7 +517,7 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
             min_rating: None,
         },
         split_config: SplitConfig {
-            test_ratio: 0.0,
+            test_ratio: if with_test { split_ratio } else { 0.0 },
             max_len,
             validation: true,
         },
