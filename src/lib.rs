@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod device;
 pub mod eval;
 pub mod experiment;
+pub mod faults;
 pub mod graph;
 pub mod guard;
 pub mod model;

@@ -25,11 +25,13 @@ use mmsr_bench::prepare::sources::reviews::for_each_review;
 use proptest::prelude::*;
 
 const META: &str = "{'asin': '0558925278', 'title': 'Eco Friendly \\'Ecotools\\' set', 'imUrl': 'http://x/y.jpg', 'salesRank': {'Beauty': 402875}, 'categories': [['Beauty', 'Tools'], []], 'price': 3.5, 'related': {'also_bought': ['B1', 'B2']}, 'flag': True, 'none': None, 'tuple': (1, 2.5e3, -4)}";
-const RATINGS: &str = "A39HTATAQ9V7YF,0205616461,5.0,1369699200\nA3JM6GV9MNOF9X,0558925278,3.0,1355443200\n";
+const RATINGS: &str =
+    "A39HTATAQ9V7YF,0205616461,5.0,1369699200\nA3JM6GV9MNOF9X,0558925278,3.0,1355443200\n";
 const REVIEWS: &str = "{\"reviewerID\": \"A1YJEY40YUW4SE\", \"asin\": \"7806397051\", \"overall\": 1.0, \"unixReviewTime\": 1391040000}\n{\"reviewerID\": \"A60XNB876KYML\", \"asin\": \"7806397051\", \"overall\": 3.0, \"unixReviewTime\": 1397779200}\n";
 const SEQUENCES: &str = "u1 a b c d e\nu2 b c d e f\n";
 const ITEMS: &str = "item_id:token\ttitle:token_seq\tbrand:token\na\tRed lipstick\tX\nb\tBlue\tY\n";
-const EVAL_JSONL: &str = "{\"target\": 2, \"scores\": [0.1, 0.9, 0.3]}\n{\"target\": 1, \"rank\": 3}\n";
+const EVAL_JSONL: &str =
+    "{\"target\": 2, \"scores\": [0.1, 0.9, 0.3]}\n{\"target\": 1, \"rank\": 3}\n";
 const EVAL_CSV: &str = "target,rank\n1,2\n3,1\n";
 const YAML: &str = "models:\n  - pop\n  - {name: gcn, dim: 64}\ndatasets: [synthetic]\nseeds: [1, 2]\ntrain:\n  max_epochs: 3\n  batch_size: 64\neval:\n  ks: [5, 20]\nsynthetic:\n  users: 300\n  codes: {clusters: 8}\n";
 
@@ -39,7 +41,11 @@ fn mutated(base: &'static str) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..12).prop_map(move |edits| {
         let mut bytes = base.as_bytes().to_vec();
         for (position, byte, kind) in edits {
-            let at = if bytes.is_empty() { 0 } else { position % bytes.len() };
+            let at = if bytes.is_empty() {
+                0
+            } else {
+                position % bytes.len()
+            };
             match kind {
                 0 if !bytes.is_empty() => bytes[at] = byte,
                 1 => bytes.insert(at, byte),
@@ -177,7 +183,13 @@ fn large_adversarial_inputs_are_read_in_linear_time() {
             zero_based: false,
             num_items: None,
         };
-        evaluate_reader(jsonl.as_bytes(), Path::new("big"), InputFormat::Jsonl, &options).unwrap();
+        evaluate_reader(
+            jsonl.as_bytes(),
+            Path::new("big"),
+            InputFormat::Jsonl,
+            &options,
+        )
+        .unwrap();
     });
     let yaml = format!("seeds: [{}]\n", vec!["1"; 200_000].join(", "));
     timed("a YAML list of 200,000 seeds", &|| {

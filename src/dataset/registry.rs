@@ -50,7 +50,8 @@ pub fn known_names(data_dir: &Path) -> Vec<String> {
             .filter_map(Result::ok)
             .filter(|e| e.path().join(store::MANIFEST).exists())
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| !names.contains(n))
+            // Hidden: a staged or set-aside copy from an interrupted `prepare`.
+            .filter(|n| !n.starts_with('.') && !names.contains(n))
             .collect();
         prepared.sort();
         names.extend(prepared);

@@ -104,10 +104,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
+    let name = crate::faults::name(path);
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    tmp.write_all(first)?;
+    crate::faults::point(|| format!("{name}: half written"));
+    tmp.write_all(rest)?;
     tmp.as_file().sync_all()?;
+    crate::faults::point(|| format!("{name}: written, not yet renamed"));
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
+    crate::faults::point(|| format!("{name}: in place"));
     Ok(())
 }
 

@@ -190,6 +190,7 @@ pub fn train_and_evaluate(
                 optimizer.backward_step(&loss);
                 loss_sum += loss.double_value(&[]);
                 bar.inc(1);
+                crate::faults::point(|| format!("epoch {epoch}: batch {i} trained"));
                 if i % 20 == 0 {
                     bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
                 }

@@ -191,28 +191,62 @@ pub fn save(dataset: &PreparedDataset, dir: &Path) -> Result<Manifest, StoreErro
         let mut file = fs::File::create(&path).map_err(io_error(&path))?;
         file.write_all(bytes).map_err(io_error(&path))?;
         file.sync_all().map_err(io_error(&path))?;
+        crate::faults::point(|| format!("prepare: {name} staged"));
     }
     replace_dir(&staged.keep(), dir)?;
     Ok(manifest)
 }
 
-/// Moves a staged directory to `dir`, replacing an older version if there is one.
+/// Puts a staged directory at `dir`. Over an existing dataset the two are swapped in one atomic
+/// step where the system can (Linux `renameat2(RENAME_EXCHANGE)`), so a kill at any moment leaves
+/// the old or the new dataset at `dir`, never neither; elsewhere the old one is moved aside first
+/// (a kill in between leaves it as `.<name>.old-<pid>` beside `dir`).
 fn replace_dir(staged: &Path, dir: &Path) -> Result<(), StoreError> {
-    if dir.exists() {
-        let old = dir.with_file_name(format!(
-            ".{}.old-{}",
-            dir.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("dataset"),
-            std::process::id()
-        ));
-        fs::rename(dir, &old).map_err(io_error(dir))?;
-        fs::rename(staged, dir).map_err(io_error(dir))?;
-        fs::remove_dir_all(&old).map_err(io_error(&old))?;
-    } else {
-        fs::rename(staged, dir).map_err(io_error(dir))?;
+    if !dir.exists() {
+        return fs::rename(staged, dir).map_err(io_error(dir));
     }
-    Ok(())
+    if exchange(staged, dir).is_ok() {
+        crate::faults::point(|| "prepare: swapped in, the old version not yet removed".into());
+        return fs::remove_dir_all(staged).map_err(io_error(staged));
+    }
+    let old = dir.with_file_name(format!(
+        ".{}.old-{}",
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("dataset"),
+        std::process::id()
+    ));
+    fs::rename(dir, &old).map_err(io_error(dir))?;
+    fs::rename(staged, dir).map_err(io_error(dir))?;
+    fs::remove_dir_all(&old).map_err(io_error(&old))
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated strings for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 fn codes_info(codes: &ModalityCodes) -> CodesInfo {

@@ -266,6 +266,7 @@ impl Downloader {
         let bar = self.bar(&label);
         let (size, sha256) = self.download(target, &mut part, &bar)?;
         bar.finish_and_clear();
+        crate::faults::point(|| format!("download: {label} complete, not yet renamed"));
         fs::rename(&part.path, dest).map_err(io_error(dest))?;
         let verified = match (target.sha256, target.size) {
             (Some(_), _) => Verified::Sha256,
@@ -542,6 +543,7 @@ fn stream_body(
             Err(e) => return Err(StreamError::Read(e)),
         };
         file.write_all(&buf[..n]).map_err(StreamError::Write)?;
+        crate::faults::point(|| format!("download: {} bytes written", n));
         if let Some(h) = part.hash.as_mut() {
             h.update(&buf[..n]);
         }
