@@ -59,7 +59,7 @@ fn steps(c: &mut Criterion) {
                 },
                 structure: input.structure.then_some(&structure),
             }),
-            InputKind::None => None,
+            InputKind::None | InputKind::Sequence => None,
         };
         let source = BatchSource::new(&data.splits.train, inputs, resolved.kind, Device::Cpu);
         if !vs.trainable_variables().is_empty() {

@@ -222,7 +222,7 @@ pub fn run_one(
 
     let graphs = match request.model.kind {
         InputKind::Graph(input) => Some((cache.graphs(&request.dataset, input.codes), input)),
-        InputKind::None => None,
+        InputKind::None | InputKind::Sequence => None,
     };
     let structure = graphs
         .as_ref()

@@ -9,12 +9,15 @@ pub mod gcn;
 pub mod graph;
 pub mod graphormer;
 pub mod graphsage;
+pub mod gru4rec;
 pub mod han_gnn;
 pub mod kv_attention;
 pub mod layers;
 pub mod pop;
 pub mod registry;
 pub mod rgat;
+pub mod sasrec;
+pub mod sequence;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +26,8 @@ use thiserror::Error;
 
 use crate::dataset::PreparedDataset;
 use crate::graph::{GraphBatch, GraphLayout};
+
+pub use sequence::SequenceBatch;
 
 pub use registry::{
     build, find, model_names, resolve, BuiltModel, ModelEntry, ResolvedModel, REGISTRY,
@@ -58,6 +63,8 @@ pub enum InputKind {
     /// Nothing but the batch size (e.g. popularity).
     None,
     Graph(GraphInput),
+    /// The input item ids of each sample (sequence models).
+    Sequence,
 }
 
 /// One mini-batch, already on the model's device.
@@ -71,6 +78,7 @@ pub struct Batch {
 pub enum BatchInput {
     None,
     Graph(GraphBatch),
+    Sequence(SequenceBatch),
 }
 
 impl Batch {
@@ -79,7 +87,15 @@ impl Batch {
     pub fn graph(&self) -> &GraphBatch {
         match &self.input {
             BatchInput::Graph(g) => g,
-            BatchInput::None => unreachable!("graph models declare a graph input kind"),
+            _ => unreachable!("graph models declare a graph input kind"),
+        }
+    }
+
+    /// The item sequences of a sequence batch (the trainer builds what the model declared).
+    pub fn sequence(&self) -> &SequenceBatch {
+        match &self.input {
+            BatchInput::Sequence(s) => s,
+            _ => unreachable!("sequence models declare the sequence input kind"),
         }
     }
 }

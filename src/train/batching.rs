@@ -6,7 +6,7 @@ use crate::dataset::SampleSet;
 use crate::graph::{
     DenseGraphBatch, GraphBatch, GraphLayout, GraphSet, SparseGraphBatch, StructureSet,
 };
-use crate::model::{Batch, BatchInput, GraphInput, InputKind};
+use crate::model::{Batch, BatchInput, GraphInput, InputKind, SequenceBatch};
 
 /// The prebuilt per-sample data of one split that graph models read.
 #[derive(Clone, Copy)]
@@ -86,6 +86,9 @@ impl<'a> BatchSource<'a> {
             .collect();
         let input = match (self.kind, self.inputs) {
             (InputKind::None, _) => BatchInput::None,
+            (InputKind::Sequence, _) => {
+                BatchInput::Sequence(SequenceBatch::assemble(self.samples, indices, self.device))
+            }
             (InputKind::Graph(graph), Some(inputs)) => BatchInput::Graph(match graph.layout {
                 GraphLayout::Dense => GraphBatch::Dense(DenseGraphBatch::assemble(
                     inputs.graphs,
