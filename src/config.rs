@@ -226,11 +226,19 @@ impl ExperimentConfig {
             "0 or more",
         )?;
         require(
-            !e.ks.is_empty() && !e.ks.contains(&0),
+            !e.ks.is_empty() && e.ks.iter().all(|k| (1..=MAX_K).contains(k)),
             "eval.ks",
             format!("{:?}", e.ks),
-            "a non-empty list of positive cut-offs",
+            &format!("a non-empty list of cut-offs between 1 and {MAX_K}"),
         )?;
+        if let Some(official) = &self.official {
+            require(
+                (0.0..1.0).contains(&official.validation_share),
+                "official.validation_share",
+                official.validation_share,
+                "a share in [0, 1) (0.1 holds out 10 %)",
+            )?;
+        }
         require(
             e.ks.contains(&t.selection_k),
             "train.selection_k",
@@ -315,10 +323,10 @@ impl ExperimentConfig {
             "at least 1",
         )?;
         require(
-            c.autoencoder_batch_size >= 1,
+            (1..=1 << 24).contains(&c.autoencoder_batch_size),
             "synthetic.codes.autoencoder_batch_size",
             c.autoencoder_batch_size,
-            "at least 1",
+            "between 1 and 16777216",
         )?;
         require(
             positive(c.autoencoder_learning_rate),
@@ -328,6 +336,9 @@ impl ExperimentConfig {
         )
     }
 }
+
+/// The largest cut-off K accepted (the official NDCG's normaliser costs O(K)).
+pub const MAX_K: usize = 1_000_000;
 
 fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0

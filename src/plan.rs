@@ -66,6 +66,18 @@ pub fn read_plan(path: &Path) -> Result<Vec<PlanCell>> {
                 n + 1
             )
         })?;
+        let e = &cell.experiment;
+        anyhow::ensure!(
+            e.models.len() == 1 && e.datasets.len() == 1 && e.seeds.len() == 1,
+            "{}:{}: a plan cell holds one model, one dataset and one seed ({} models, {} datasets, {} seeds; write plans with `mmsr-bench plan`)",
+            path.display(),
+            n + 1,
+            e.models.len(),
+            e.datasets.len(),
+            e.seeds.len()
+        );
+        e.validate()
+            .with_context(|| format!("{}:{}", path.display(), n + 1))?;
         anyhow::ensure!(
             cell.index == cells.len(),
             "{}:{}: cell index {} out of order (expected {})",

@@ -222,6 +222,28 @@ fn a_selected_epoch_beyond_the_run_is_rejected() {
 }
 
 #[test]
+fn an_emptied_or_trimmed_learning_curve_is_rejected_not_a_panic() {
+    let dir = copy();
+    let files = run_files(dir.path(), "han-gnn");
+    edit_json(&files[0], |v| {
+        v["learning_curve"] = json!([]);
+        v["selected_epoch"] = json!(0);
+        v["epochs_run"] = json!(1);
+    });
+    // The curve's first entries deleted: what is left starts at epoch 1.
+    edit_json(&files[1], |v| {
+        let curve = v["learning_curve"].as_array_mut().unwrap();
+        curve.remove(0);
+        let last = curve.last().unwrap()["epoch"].clone();
+        v["selected_epoch"] = last;
+    });
+    let (code, text) = check(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(text.contains("learning_curve"), "{text}");
+}
+
+#[test]
 fn a_selection_the_curve_does_not_support_is_rejected() {
     let dir = copy();
     edit_json(&run_files(dir.path(), "han-gnn")[0], |v| {

@@ -319,3 +319,100 @@ fn prepare_from_sequences_then_run_on_it() {
     );
     assert!(run.status.success(), "{}", stderr(&run));
 }
+
+/// Hand-edited inputs that used to panic (found by the reliability sweep): each is an error
+/// that names the file or field and the allowed range, exit 2.
+#[test]
+fn hand_edited_inputs_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect_error = |args: &[&str], needles: &[&str]| {
+        let out = mmsr(dir.path(), args);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+        for needle in needles {
+            assert!(message.contains(needle), "{args:?}: {message}");
+        }
+    };
+    // A cut-off whose official normaliser would take forever.
+    expect_error(
+        &[
+            "run",
+            "--model",
+            "pop",
+            "--set",
+            "eval.ks=[5, 20, 1000000000000000]",
+        ],
+        &[
+            "eval.ks = [5, 20, 1000000000000000] is out of range",
+            "between 1 and 1000000",
+        ],
+    );
+    fs::write(
+        dir.path().join("s.jsonl"),
+        "{\"target\": 1, \"scores\": [0.5, 0.1]}\n",
+    )
+    .unwrap();
+    expect_error(
+        &[
+            "evaluate",
+            "--input",
+            "s.jsonl",
+            "--ks",
+            "18446744073709551615",
+        ],
+        &["--ks must be cut-offs between 1 and 1000000"],
+    );
+    // A validation share written as a percentage.
+    let official = common::shared_data("mmsr-sample/train_c2_k2.txt");
+    let official = official.parent().unwrap().to_str().unwrap();
+    expect_error(
+        &[
+            "run",
+            "--model",
+            "pop",
+            "--official-dir",
+            official,
+            "--set",
+            "official.validation_share=10",
+        ],
+        &["official.validation_share = 10 is out of range", "[0, 1)"],
+    );
+    // Plan cells edited by hand: emptied, or with settings the generator cannot use.
+    let out = mmsr(
+        dir.path(),
+        &[
+            "plan",
+            "--out",
+            "plan.jsonl",
+            "--models",
+            "pop",
+            "--seeds",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = fs::read_to_string(dir.path().join("plan.jsonl")).unwrap();
+    fs::write(
+        dir.path().join("topics.jsonl"),
+        plan.replace("\"topics\":25", "\"topics\":0"),
+    )
+    .unwrap();
+    expect_error(
+        &["run-cell", "--plan", "topics.jsonl", "--index", "0"],
+        &["topics.jsonl:1: synthetic.topics = 0 is out of range"],
+    );
+    fs::write(
+        dir.path().join("empty.jsonl"),
+        "{\"index\":0,\"run_id\":\"\",\"planned_device_kind\":\"\",\"experiment\":{}}\n",
+    )
+    .unwrap();
+    expect_error(
+        &["run-cell", "--plan", "empty.jsonl", "--index", "0"],
+        &["empty.jsonl:1: a plan cell holds one model, one dataset and one seed"],
+    );
+    expect_error(
+        &["merge", "--plan", "empty.jsonl"],
+        &["empty.jsonl:1: a plan cell holds one model, one dataset and one seed"],
+    );
+}

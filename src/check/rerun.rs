@@ -67,6 +67,9 @@ fn obstacle(
     workspace: &Workspace,
     cache: &mut DatasetCache,
 ) -> Option<String> {
+    if let Err(e) = experiment.validate() {
+        return Some(format!("its settings are invalid: {e}"));
+    }
     let version = match model::resolve(&experiment.models[0]) {
         Ok(m) => m.version,
         Err(e) => return Some(format!("its model does not resolve here: {e}")),

@@ -246,7 +246,10 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
             stopped_at = Some(e.epoch);
         }
     }
-    let best = stopping.best_epoch().expect("a non-empty curve");
+    let Some(best) = stopping.best_epoch() else {
+        return; // an empty curve is reported by the length check
+    };
+    let selected_entry = curve.iter().find(|e| e.epoch == selected);
     if best != selected {
         findings.add(
             path,
@@ -258,7 +261,7 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
             ),
             &selected.to_string(),
         );
-    } else if curve[selected].validation != r.validation {
+    } else if selected_entry.is_none_or(|e| e.validation != r.validation) {
         findings.add(
             path,
             "validation",

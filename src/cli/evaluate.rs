@@ -37,8 +37,11 @@ pub struct EvaluateArgs {
 
 pub fn execute(args: &EvaluateArgs) -> Result<ExitCode> {
     anyhow::ensure!(
-        args.ks.iter().all(|&k| k > 0),
-        "--ks must be positive cut-offs"
+        args.ks
+            .iter()
+            .all(|k| (1..=crate::config::MAX_K).contains(k)),
+        "--ks must be cut-offs between 1 and {}",
+        crate::config::MAX_K
     );
     let options = EvaluatorOptions {
         ks: args.ks.clone(),

@@ -120,7 +120,16 @@ fn add_codes(
         return Ok(());
     }
     let codes = timed(notes, "autoencoders, k-means and links", || {
-        Ok(build_codes(&dataset.side, &options.codes, device))
+        crate::guard::guarded(|| build_codes(&dataset.side, &options.codes, device)).map_err(
+            |panic| {
+                let message = crate::guard::first_line(&panic);
+                if crate::guard::is_out_of_memory(&panic) {
+                    anyhow::anyhow!("out of memory while computing the modality codes on {device:?} ({message}); prepare with --device cpu (host memory is larger; the autoencoder trains on batches of {} items)", options.codes.autoencoder_batch_size)
+                } else {
+                    anyhow::anyhow!("libtorch failed while computing the modality codes on {device:?}: {message} (an internal error: please report it with the command line)")
+                }
+            },
+        )
     })?;
     let items = dataset.num_items();
     for (name, features, book) in [

@@ -103,7 +103,7 @@ fn caption(board: &DatasetBoard, reference: &str) -> String {
         "{}: {} test samples (content {}); test metrics ×100, mean ± std over seeds, selected on validation; best per column marked; p: paired two-sided t-test against {reference} over matched seeds (Δ = mean difference ×100)",
         board.dataset,
         board.test_samples,
-        &board.content_hash[..board.content_hash.len().min(12)]
+        board.content_hash.chars().take(12).collect::<String>()
     )
 }
 

@@ -292,6 +292,14 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
         .max()
         .unwrap_or(0) as usize;
     let item_range_end = num_items as u32;
+    for (lists, path) in [(&train, &train_path), (&test, &test_path)] {
+        if let Some(s) = lists.targets.iter().position(|&t| t == 0) {
+            return Err(file_error(
+                path,
+                format!("sample {s} has target item id 0; item ids start at 1 (0 is padding)"),
+            ));
+        }
+    }
     let (train_first, train_second) = (id_range(&train.first), id_range(&train.second));
     let (Some(first_range), Some(second_range)) = (train_first, train_second) else {
         return Err(file_error(
@@ -481,6 +489,20 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
     // them); the test part only when it is the official floor(0.2 n) split.
     let split_ratio = 0.2;
     let histories = users.filter(|_| mapped).unwrap_or_default();
+    if let Some(u) = histories.iter().find(|u| {
+        u.train
+            .iter()
+            .chain(&u.test)
+            .any(|&i| i == 0 || i as usize > num_items)
+    }) {
+        return Err(OfficialError::Folder {
+            dir: dir.to_path_buf(),
+            problem: format!(
+                "all_train_seq.txt / all_test_seq.txt: user {} has an item id outside 1..={num_items} (the ids of train and test)",
+                u.uid
+            ),
+        });
+    }
     let with_test = !histories.is_empty()
         && histories.iter().all(|u| {
             let n = u.train.len() + u.test.len();

@@ -115,8 +115,14 @@ impl TorchScriptEncoder {
                 .iter()
                 .map(|e| e.get_ids().len())
                 .max()
-                .unwrap_or(0)
-                .max(1);
+                .unwrap_or(0);
+            if length == 0 || encodings.iter().any(|e| e.get_ids().len() != length) {
+                return Err(fail(format!(
+                    "the tokenizer gave {} token ids for this batch of titles (lengths {:?}); it must pad every title to one length of at least 1 (set padding in tokenizer.json)",
+                    if length == 0 { "no" } else { "unequal numbers of" },
+                    encodings.iter().map(|e| e.get_ids().len()).take(5).collect::<Vec<_>>()
+                )));
+            }
             let flat = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<i64>| -> Tensor {
                 let values: Vec<i64> = encodings.iter().flat_map(f).collect();
                 Tensor::from_slice(&values)
@@ -150,13 +156,18 @@ impl TorchScriptEncoder {
                 }
             };
             let size = hidden.size();
-            if size.len() != 3 || size[0] != chunk.len() as i64 || size[1] != length as i64 {
+            if size.len() != 3
+                || size[0] != chunk.len() as i64
+                || size[1] != length as i64
+                || size[2] < 1
+                || table.as_ref().is_some_and(|t| t.dim as i64 != size[2])
+            {
                 return Err(fail(format!(
                     "expected hidden states [{}, {length}, D], got {size:?}",
                     chunk.len()
                 )));
             }
-            let hidden = hidden.to_kind(Kind::Float);
+            let hidden = hidden.to_kind(Kind::Float).to_device(self.device);
             let pooled = match pooling {
                 Pooling::Official => hidden.mean_dim(1, false, Kind::Float),
                 Pooling::Masked => {
