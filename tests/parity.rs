@@ -184,6 +184,8 @@ fn beauty_layout() -> PreparedDataset {
         centres: Vec::new(),
         centre_dim: 0,
         links: vec![Vec::new(); items + 1],
+        reduced: Vec::new(),
+        reduced_dim: 0,
     };
     data.codes = Some(ModalityCodes {
         config: CodeConfig::default(),

@@ -93,7 +93,7 @@ fn default_synthetic_dataset_is_pinned() {
     let hash = store::content_hash(&data).unwrap();
     assert_eq!(
         hash,
-        "7bb52157fb0e4b17b57883284406d354f33a0d44985e49762b04698e6911701b",
+        "1e400ece9576f0c2bfa47d1d71ddca3df976ed6cbf9e8173078fcc13cc9cc8fb",
         "counts {:?}",
         data.counts()
     );

@@ -153,3 +153,74 @@ fn the_bce_option_trains_both_models() {
         assert!(last < 0.6 * first, "{name}: {first} -> {last}");
     }
 }
+
+/// Early fusion fills a missing modality with its learned vector: moving that vector changes
+/// the scores of exactly the items that lack the modality (and of no item that has it), for a
+/// history of items that all have both modalities.
+#[test]
+fn early_fusion_uses_a_learned_missing_vector_only_where_a_modality_is_missing() {
+    let data = random_dataset(6);
+    let image = data.codes.as_ref().unwrap().image.as_ref().unwrap();
+    let text = data.codes.as_ref().unwrap().text.as_ref().unwrap();
+    let complete = |i: usize| !image.links[i].is_empty() && !text.links[i].is_empty();
+    let samples = &data.splits.test;
+    let sample = (0..samples.len())
+        .find(|&s| samples.input(s).iter().all(|&i| complete(i as usize)))
+        .expect("a history of complete items");
+    let built = build("sasrec-early", json!({"dim": 16}), &data, 2);
+    let batch = source(samples, None, built.resolved.kind).batch(&[sample]);
+    let before = tch::no_grad(|| built.model.model.scores(&batch, false));
+    let mut vars = built.vs.variables();
+    tch::no_grad(|| {
+        let missing = vars.get_mut("missing_image").unwrap();
+        let _ = missing.g_add_scalar_(1.0);
+    });
+    let after = tch::no_grad(|| built.model.model.scores(&batch, false));
+    let moved = (after - before).abs().get(0);
+    for item in 1..=data.num_items() {
+        let change = moved.double_value(&[item as i64 - 1]);
+        if image.links[item].is_empty() {
+            assert!(
+                change > 1e-6,
+                "item {item} lacks the image but did not move"
+            );
+        } else {
+            assert!(
+                change < 1e-7,
+                "item {item} has its image but moved by {change}"
+            );
+        }
+    }
+}
+
+/// A dataset without stored reduced vectors (official pickles, older prepared datasets) is a
+/// clear error for the fusion references, not zeros.
+#[test]
+fn fusion_without_reduced_vectors_is_an_error_that_says_what_to_do() {
+    let mut data = random_dataset(6);
+    let codes = data.codes.as_mut().unwrap();
+    for book in [codes.image.as_mut(), codes.text.as_mut()] {
+        let book = book.unwrap();
+        book.reduced.clear();
+        book.reduced_dim = 0;
+    }
+    for name in ["sasrec-early", "sasrec-late"] {
+        let mut spec = mmsr_bench::config::ModelSpec::named(name);
+        spec.params.insert("dim".into(), json!(16));
+        let resolved = mmsr_bench::model::resolve(&spec).unwrap();
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let context = mmsr_bench::model::ModelContext {
+            dataset: &data,
+            device: tch::Device::Cpu,
+        };
+        let error = mmsr_bench::model::build(&resolved, &vs, &context)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("stores no reduced modality vectors")
+                && error.contains("re-run `mmsr-bench prepare`"),
+            "{name}: {error}"
+        );
+    }
+}

@@ -76,11 +76,26 @@ pub struct CodeBook {
     /// Per item id (index 0 = padding): linked code indices `0..num_codes`, nearest first;
     /// empty for items without the modality.
     pub links: Vec<Vec<u32>>,
+    /// The items' reduced features (what was clustered), row-major `[num_items + 1,
+    /// reduced_dim]` by item id, zero rows for the padding and for items without the modality;
+    /// empty when the codes came without them (official pickles, older prepared datasets).
+    /// The fusion baselines read them as item vectors.
+    pub reduced: Vec<f32>,
+    /// Width of `reduced` (0: not stored).
+    pub reduced_dim: usize,
 }
 
 impl CodeBook {
     pub fn linked_items(&self) -> usize {
         self.links.iter().filter(|l| !l.is_empty()).count()
+    }
+
+    /// The reduced feature vector of `item` (1-based), if stored and the item has the modality.
+    pub fn reduced_vector(&self, item: usize) -> Option<&[f32]> {
+        let dim = self.reduced_dim;
+        let has = self.links.get(item).is_some_and(|l| !l.is_empty());
+        (has && dim > 0 && self.reduced.len() >= (item + 1) * dim)
+            .then(|| &self.reduced[item * dim..(item + 1) * dim])
     }
 }
 

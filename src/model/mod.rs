@@ -4,6 +4,7 @@
 //! [`GraphLayer`](graph::GraphLayer) each inside the shared [`GraphRecommender`](graph::GraphRecommender);
 //! the [`registry`] names them and their presets (variants and ablations).
 
+pub mod fusion;
 pub mod gat;
 pub mod gcn;
 pub mod graph;

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 use tch::nn;
 
+use super::fusion::{SasRecEarly, SasRecLate};
 use super::gat::GatLayer;
 use super::gcn::GcnLayer;
 use super::graph::GraphRecommender;
@@ -134,6 +135,9 @@ pub const REGISTRY: &[ModelEntry] = &[
     // Sequence models on item ids (spec §5.4), same samples, loss and evaluator.
     entry("sasrec", "SASRec: causal self-attention over the item sequence, learned positions, 2 blocks, 2 heads (RecBole form)", family::<SasRec>("sasrec"), "{}"),
     entry("gru4rec", "GRU4Rec: one GRU layer over the item sequence (RecBole form)", family::<Gru4Rec>("gru4rec"), "{}"),
+    // Fusion references (the styles graph fusion is argued against), on the same item vectors.
+    entry("sasrec-early", "early fusion: per item, Linear([item ‖ image ‖ text]) into SASRec, scored against the fused items", family::<SasRecEarly>("sasrec-early"), "{}"),
+    entry("sasrec-late", "late fusion: one SASRec per channel (items, image, text), the channels' scores summed", family::<SasRecLate>("sasrec-late"), "{}"),
     // HAN-GNN ablations (spec §4.6): one naming scheme, `han-gnn-<what changes>`.
     entry("han-gnn-no-homo", "ablation: without the homogeneous branch (phase-1 heterogeneous update only)", family::<Graph<HanLayer>>(HAN), r#"{"fusion": "hete"}"#),
     entry("han-gnn-no-hete", "ablation: without the heterogeneous branch (phase-1 homogeneous update only)", family::<Graph<HanLayer>>(HAN), r#"{"fusion": "homo"}"#),

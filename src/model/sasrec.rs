@@ -121,22 +121,40 @@ impl Block {
     }
 }
 
-pub struct SasRec {
+/// The SASRec sequence encoder over given input embeddings: positions, LayerNorm, dropout,
+/// causal blocks, the state at each sample's last item. Shared by `sasrec` and the fusion
+/// references.
+pub struct SasRecEncoder {
     config: SasRecConfig,
-    items: ItemTable,
     positions: Tensor,
     input_norm: nn::LayerNorm,
     blocks: Vec<Block>,
 }
 
-impl SasRec {
-    /// Sequence representations [B, D] at each sample's last item.
-    fn states(&self, input: &SequenceBatch, train: bool) -> Tensor {
+impl SasRecEncoder {
+    pub fn new(path: &nn::Path, c: &SasRecConfig) -> Self {
+        Self {
+            config: c.clone(),
+            positions: path.var(
+                "position_embedding",
+                &[c.max_positions, c.dim],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            ),
+            input_norm: layer_norm(path / "input_norm", c.dim),
+            blocks: (0..c.blocks)
+                .map(|i| Block::new(&(path / format!("block{i}")), c))
+                .collect(),
+        }
+    }
+
+    /// `embedded` [B, L, D]: the input vectors of `input`'s items (zero rows on the padding).
+    pub fn states(&self, embedded: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
         let c = &self.config;
-        let back = input.positions_from_last();
-        let position_rows = back.clamp(0, c.max_positions - 1);
-        let h = self.items.embed(&input.items)
-            + Tensor::embedding(&self.positions, &position_rows, -1, false, false);
+        let position_rows = input.positions_from_last().clamp(0, c.max_positions - 1);
+        let h = embedded + Tensor::embedding(&self.positions, &position_rows, -1, false, false);
         let mut h = dropout(&self.input_norm.forward(&h), c.dropout, train);
         // Causal: a query attends to itself and earlier positions, which are all real items
         // (right padding), so padded keys never reach a real query.
@@ -151,6 +169,33 @@ impl SasRec {
     }
 }
 
+/// Range checks shared by every SASRec-based model.
+pub fn validate_config(c: &SasRecConfig) -> Result<(), String> {
+    if c.dim < 1 || c.blocks < 1 || c.inner_dim < 1 || c.max_positions < 1 {
+        return Err(format!(
+            "dim = {}, blocks = {}, inner_dim = {} and max_positions = {} must all be at least 1",
+            c.dim, c.blocks, c.inner_dim, c.max_positions
+        ));
+    }
+    check_heads(c.heads, c.dim)?;
+    check_probability("dropout", c.dropout)?;
+    check_probability("attention_dropout", c.attention_dropout)
+}
+
+pub struct SasRec {
+    config: SasRecConfig,
+    items: ItemTable,
+    encoder: SasRecEncoder,
+}
+
+impl SasRec {
+    /// Sequence representations [B, D] at each sample's last item.
+    fn states(&self, input: &SequenceBatch, train: bool) -> Tensor {
+        self.encoder
+            .states(&self.items.embed(&input.items), input, train)
+    }
+}
+
 impl Model for SasRec {
     type Config = SasRecConfig;
     const VERSION: u32 = 1;
@@ -160,15 +205,7 @@ impl Model for SasRec {
     }
 
     fn validate(c: &SasRecConfig) -> Result<(), String> {
-        if c.dim < 1 || c.blocks < 1 || c.inner_dim < 1 || c.max_positions < 1 {
-            return Err(format!(
-                "dim = {}, blocks = {}, inner_dim = {} and max_positions = {} must all be at least 1",
-                c.dim, c.blocks, c.inner_dim, c.max_positions
-            ));
-        }
-        check_heads(c.heads, c.dim)?;
-        check_probability("dropout", c.dropout)?;
-        check_probability("attention_dropout", c.attention_dropout)
+        validate_config(c)
     }
 
     fn new(path: &nn::Path, c: &SasRecConfig, context: &ModelContext) -> Result<Self, String> {
@@ -176,18 +213,7 @@ impl Model for SasRec {
         Ok(Self {
             config: c.clone(),
             items: ItemTable::new(path, num_items, c.dim),
-            positions: path.var(
-                "position_embedding",
-                &[c.max_positions, c.dim],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 0.02,
-                },
-            ),
-            input_norm: layer_norm(path / "input_norm", c.dim),
-            blocks: (0..c.blocks)
-                .map(|i| Block::new(&(path / format!("block{i}")), c))
-                .collect(),
+            encoder: SasRecEncoder::new(path, c),
         })
     }
 }

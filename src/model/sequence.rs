@@ -82,7 +82,6 @@ pub enum SequenceLoss {
 /// 1..=I the items; scores are dot products with the item rows.
 pub struct ItemTable {
     table: Tensor,
-    num_items: i64,
 }
 
 impl ItemTable {
@@ -95,51 +94,76 @@ impl ItemTable {
                 stdev: 0.02,
             },
         );
-        Self { table, num_items }
+        Self { table }
     }
 
     /// Embeddings of `items` (int64, any shape); the padding id 0 embeds as zeros.
     pub fn embed(&self, items: &Tensor) -> Tensor {
-        let rows = Tensor::embedding(&self.table, items, 0, false, false);
-        rows * items.ne(0).unsqueeze(-1).to_kind(Kind::Float)
+        embed_rows(&self.table, items)
+    }
+
+    /// The table [I + 1, D] (row 0: padding).
+    pub fn table(&self) -> &Tensor {
+        &self.table
     }
 
     /// Scores [B, I] of sequence states [B, D] against every item (column j = item j + 1).
     pub fn scores(&self, states: &Tensor) -> Tensor {
-        states.matmul(&self.table.narrow(0, 1, self.num_items).tr())
+        scores_against(states, &self.table)
     }
 
     /// The training loss for `states` [B, D] and 0-based `targets` [B].
     pub fn loss(&self, states: &Tensor, targets: &Tensor, loss: SequenceLoss) -> Tensor {
-        match loss {
-            SequenceLoss::CrossEntropy => self.scores(states).cross_entropy_for_logits(targets),
-            SequenceLoss::Bce => {
-                // One negative per target, uniform over the other items (torch's seeded stream).
-                let offset = Tensor::randint_low(
-                    1,
-                    self.num_items.max(2),
-                    [targets.size()[0]],
-                    (Kind::Int64, targets.device()),
-                );
-                let negatives = (targets + offset).remainder(self.num_items);
-                let score = |items: &Tensor| {
-                    let rows = self.table.index_select(0, &(items + 1));
-                    (states * rows).sum_dim_intlist(-1, false, Kind::Float)
-                };
-                let (pos, neg) = (score(targets), score(&negatives));
-                let ones = pos.ones_like();
-                pos.binary_cross_entropy_with_logits::<Tensor>(
-                    &ones,
-                    None,
-                    None,
-                    tch::Reduction::Mean,
-                ) + neg.binary_cross_entropy_with_logits::<Tensor>(
+        loss_against(states, &self.table, targets, loss)
+    }
+}
+
+/// Rows of `table` [I + 1, D] for `items` (int64, any shape); the padding id 0 gives zeros.
+pub fn embed_rows(table: &Tensor, items: &Tensor) -> Tensor {
+    let rows = Tensor::embedding(table, items, 0, false, false);
+    rows * items.ne(0).unsqueeze(-1).to_kind(Kind::Float)
+}
+
+/// Scores [B, I] of states [B, D] against an item table [I + 1, D] (row 0: padding).
+pub fn scores_against(states: &Tensor, table: &Tensor) -> Tensor {
+    let num_items = table.size()[0] - 1;
+    states.matmul(&table.narrow(0, 1, num_items).tr())
+}
+
+/// The training loss of states [B, D] against an item table [I + 1, D] and 0-based targets.
+pub fn loss_against(
+    states: &Tensor,
+    table: &Tensor,
+    targets: &Tensor,
+    loss: SequenceLoss,
+) -> Tensor {
+    match loss {
+        SequenceLoss::CrossEntropy => {
+            scores_against(states, table).cross_entropy_for_logits(targets)
+        }
+        SequenceLoss::Bce => {
+            let num_items = table.size()[0] - 1;
+            // One negative per target, uniform over the other items (torch's seeded stream).
+            let offset = Tensor::randint_low(
+                1,
+                num_items.max(2),
+                [targets.size()[0]],
+                (Kind::Int64, targets.device()),
+            );
+            let negatives = (targets + offset).remainder(num_items);
+            let score = |items: &Tensor| {
+                let rows = table.index_select(0, &(items + 1));
+                (states * rows).sum_dim_intlist(-1, false, Kind::Float)
+            };
+            let (pos, neg) = (score(targets), score(&negatives));
+            let ones = pos.ones_like();
+            pos.binary_cross_entropy_with_logits::<Tensor>(&ones, None, None, tch::Reduction::Mean)
+                + neg.binary_cross_entropy_with_logits::<Tensor>(
                     &ones.zeros_like(),
                     None,
                     None,
                     tch::Reduction::Mean,
                 )
-            }
         }
     }
 }

@@ -62,9 +62,33 @@ pub fn random_dataset(seed: u64) -> PreparedDataset {
                 }
             })
             .collect(),
+        reduced: Vec::new(),
+        reduced_dim: 0,
     };
-    let image = book(7, 0.15);
-    let text = book(5, 0.25);
+    let mut image = book(7, 0.15);
+    let mut text = book(5, 0.25);
+    // Reduced item vectors for the fusion references, from their own stream (so the links and
+    // every other model's inputs stay as they were).
+    let mut vectors = ChaCha8Rng::seed_from_u64(seed ^ 0x7ec7_0125);
+    for (book, dim) in [(&mut image, 6usize), (&mut text, 4)] {
+        book.reduced_dim = dim;
+        book.reduced = book
+            .links
+            .iter()
+            .flat_map(|l| {
+                let has = !l.is_empty();
+                (0..dim)
+                    .map(|_| {
+                        if has {
+                            vectors.random_range(0.0..1.0f32)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
     data.codes = Some(ModalityCodes {
         config: CodeConfig::default(),
         image: Some(image),

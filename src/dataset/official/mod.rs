@@ -430,12 +430,16 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
             centres: image_centres,
             centre_dim: image_dim,
             links: image_links,
+            reduced: Vec::new(),
+            reduced_dim: 0,
         }),
         text: Some(CodeBook {
             num_codes: text_codes,
             centres: text_centres,
             centre_dim: text_dim,
             links: text_links,
+            reduced: Vec::new(),
+            reduced_dim: 0,
         }),
     };
 

@@ -99,6 +99,10 @@ pub struct CodeBookInfo {
     pub centre_dim: usize,
     /// Items linked to at least one code (coverage of the modality).
     pub linked_items: usize,
+    /// Width of the items' stored reduced features (`<m>_reduced.npy`, `[items + 1, dim]`);
+    /// 0 (or absent, in datasets prepared before they were stored): none.
+    #[serde(default)]
+    pub reduced_dim: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +264,7 @@ fn codes_info(codes: &ModalityCodes) -> CodesInfo {
                         codes: b.num_codes,
                         centre_dim: b.centre_dim,
                         linked_items: b.linked_items(),
+                        reduced_dim: b.reduced_dim,
                     };
                     (m, info)
                 })
@@ -406,11 +411,20 @@ pub fn load(dir: &Path) -> Result<PreparedDataset, StoreError> {
                 } else {
                     Vec::new()
                 };
+                let reduced = if book.reduced_dim > 0 {
+                    let (path, bytes) = table(&format!("{}_reduced.npy", modality.name()))?;
+                    let shape = [num_items as u64 + 1, book.reduced_dim as u64];
+                    read_npy::<f32>(&path, bytes, &shape)?
+                } else {
+                    Vec::new()
+                };
                 let book = CodeBook {
                     num_codes: book.codes,
                     centres,
                     centre_dim: book.centre_dim,
                     links,
+                    reduced,
+                    reduced_dim: book.reduced_dim,
                 };
                 match modality {
                     Modality::Image => codes.image = Some(book),

@@ -107,6 +107,13 @@ pub(super) fn serialize_tables(
                     npy_f32(&book.centres, &shape)?,
                 ));
             }
+            if book.reduced_dim > 0 {
+                let shape = [book.links.len() as u64, book.reduced_dim as u64];
+                files.push((
+                    format!("{}_reduced.npy", modality.name()),
+                    npy_f32(&book.reduced, &shape)?,
+                ));
+            }
         }
     }
     Ok(files)

@@ -38,8 +38,10 @@ pub fn build_codebook(
     let clusters = config.clusters.min(present.len()).max(1);
     let centres = kmeans::kmeans(&reduced, dim, clusters, config.kmeans_iterations, seed);
     let mut links = vec![Vec::new(); features.present.len()];
+    let mut by_item = vec![0f32; features.present.len() * dim];
     for (row, &item) in present.iter().enumerate() {
         let point = &reduced[row * dim..(row + 1) * dim];
+        by_item[item * dim..(item + 1) * dim].copy_from_slice(point);
         links[item] = kmeans::nearest(
             point,
             &centres,
@@ -53,6 +55,8 @@ pub fn build_codebook(
         centres,
         centre_dim: dim,
         links,
+        reduced: by_item,
+        reduced_dim: dim,
     })
 }
 
