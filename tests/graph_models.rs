@@ -30,7 +30,13 @@ fn both_layouts() -> Vec<&'static str> {
 fn graph_entries() -> Vec<&'static str> {
     REGISTRY
         .iter()
-        .filter(|e| e.name != "pop")
+        .filter(|e| {
+            let spec = mmsr_bench::config::ModelSpec::named(e.name);
+            matches!(
+                mmsr_bench::model::resolve(&spec).unwrap().kind,
+                InputKind::Graph(_)
+            )
+        })
         .map(|e| e.name)
         .collect()
 }

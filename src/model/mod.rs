@@ -12,6 +12,7 @@ pub mod graphormer;
 pub mod graphsage;
 pub mod gru4rec;
 pub mod han_gnn;
+pub mod hgt;
 pub mod kv_attention;
 pub mod layers;
 pub mod pop;

@@ -1,0 +1,141 @@
+//! HGT, the Heterogeneous Graph Transformer (Hu et al. 2020), on the MSGraphs: node types item /
+//! image code / text code with their own Q, K, V and output projections, the 10 relation ids
+//! with their own attention matrix `W_att`, message matrix `W_msg` and prior `μ` per head:
+//!
+//! `att(s → t) = softmax_s( (K_s W_att[r]) · Q_t · μ[r] / √d )` per head,
+//! `msg(s → t) = V_s W_msg[r]`, `H̃_t = ‖_heads Σ_s att · msg`,
+//! `out_t = α_τ · A_τ(GELU(H̃_t)) + (1 − α_τ) · h_t` with `α_τ = sigmoid(skip_τ)`.
+//!
+//! The self-loop (relation 1) is one relation for every node type. Sparse path only: relation
+//! matrices are applied to every node once per relation ([R, T, H, d]) and gathered per edge, so
+//! the cost stays linear in |E| (no per-edge matrices are materialised).
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Tensor};
+
+use super::graph::{GraphCommon, GraphLayer};
+use super::layers::ops::{dropout, segment_softmax, typed_projection};
+use super::layers::uniform_init;
+use super::{check_heads, check_probability};
+use crate::graph::{GraphBatch, GraphLayout, NUM_RELATIONS};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HgtConfig {
+    pub heads: i64,
+    /// Dropout on the attention weights.
+    pub attention_dropout: f64,
+}
+
+impl Default for HgtConfig {
+    fn default() -> Self {
+        Self {
+            heads: 4,
+            attention_dropout: 0.0,
+        }
+    }
+}
+
+pub struct HgtLayer {
+    heads: i64,
+    attention_dropout: f64,
+    /// [4, D, D] per node type (index 0 unused).
+    w_query: Tensor,
+    w_key: Tensor,
+    w_value: Tensor,
+    w_out: Tensor,
+    /// [R + 1, H, d, d] per relation (index 0 unused).
+    w_attention: Tensor,
+    w_message: Tensor,
+    /// [R + 1, H] relation priors, initialised to 1.
+    prior: Tensor,
+    /// [4] per node type; sigmoid gives the share of the update in the output.
+    skip: Tensor,
+}
+
+impl HgtLayer {
+    /// `x` [T, H, d] multiplied by each relation's [H, d, d] matrix: [R + 1, T, H, d].
+    fn per_relation(x: &Tensor, w: &Tensor) -> Tensor {
+        Tensor::einsum("thd,rhde->rthe", &[x, w], None::<i64>)
+    }
+}
+
+impl GraphLayer for HgtLayer {
+    type Config = HgtConfig;
+    const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse];
+    const VERSION: u32 = 1;
+
+    fn validate(config: &HgtConfig, common: &GraphCommon) -> Result<(), String> {
+        check_heads(config.heads, common.dim)?;
+        check_probability("attention_dropout", config.attention_dropout)
+    }
+
+    fn new(path: &nn::Path, common: &GraphCommon, config: &HgtConfig, _first: bool) -> Self {
+        let dim = common.dim;
+        let (heads, d) = (config.heads, common.dim / config.heads);
+        let relations = NUM_RELATIONS as i64 + 1;
+        let typed = |name: &str| path.var(name, &[4, dim, dim], uniform_init(dim));
+        let per_relation = |name: &str| {
+            // Identity plus noise: a relation starts as plain attention / message passing.
+            let eye = Tensor::eye(d, (Kind::Float, path.device()))
+                .expand([relations, heads, d, d], false)
+                .contiguous();
+            let w = path.var(name, &[relations, heads, d, d], uniform_init(d));
+            tch::no_grad(|| {
+                let _ = w.shallow_clone().g_add_(&eye);
+            });
+            w
+        };
+        Self {
+            heads,
+            attention_dropout: config.attention_dropout,
+            w_query: typed("w_query"),
+            w_key: typed("w_key"),
+            w_value: typed("w_value"),
+            w_out: typed("w_out"),
+            w_attention: per_relation("w_attention"),
+            w_message: per_relation("w_message"),
+            prior: path.var("prior", &[relations, heads], nn::Init::Const(1.0)),
+            skip: path.var("skip", &[4], nn::Init::Const(1.0)),
+        }
+    }
+
+    fn forward(&self, h: &Tensor, graph: &GraphBatch, train: bool) -> Tensor {
+        let GraphBatch::Sparse(b) = graph else {
+            unreachable!("hgt declares the sparse layout only")
+        };
+        let types = graph.type_index();
+        let (t, dim) = (h.size()[0], h.size()[1]);
+        let d = dim / self.heads;
+        let split = |x: Tensor| x.view([t, self.heads, d]);
+        let q = split(typed_projection(h, types, &self.w_query));
+        let k = split(typed_projection(h, types, &self.w_key));
+        let v = split(typed_projection(h, types, &self.w_value));
+        // Row (relation, node) of the [R + 1, T, ...] tables for each edge's source.
+        let source = &b.relations * t + &b.cols;
+        let keys = Self::per_relation(&k, &self.w_attention)
+            .reshape([-1, self.heads, d])
+            .index_select(0, &source);
+        let logits = (keys * q.index_select(0, &b.rows)).sum_dim_intlist(-1, false, Kind::Float)
+            * self.prior.index_select(0, &b.relations)
+            / (d as f64).sqrt();
+        let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
+        let weights = dropout(&weights, self.attention_dropout, train);
+        let messages = Self::per_relation(&v, &self.w_message)
+            .reshape([-1, self.heads, d])
+            .index_select(0, &source)
+            * weights.unsqueeze(-1);
+        let aggregated = Tensor::zeros([t, self.heads, d], (Kind::Float, h.device()))
+            .index_add(0, &b.rows, &messages)
+            .view([t, dim]);
+        let update = typed_projection(&aggregated.gelu("none"), types, &self.w_out);
+        // Per-node skip share from its type (padding rows have none in sparse batches).
+        let node_types = &b.types;
+        let alpha = self
+            .skip
+            .sigmoid()
+            .index_select(0, node_types)
+            .unsqueeze(-1);
+        &alpha * update + (1.0 - &alpha) * h
+    }
+}
