@@ -48,7 +48,9 @@ fn main() {
 
     // 4. Git commit for provenance (absent outside a checkout).
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    for watched in [".git/HEAD", ".git/index"] {
+    // The sources too: otherwise an edit after the last commit keeps the clean label of that
+    // commit (results made by uncommitted code were once labelled with the previous commit).
+    for watched in [".git/HEAD", ".git/index", "src", "Cargo.toml", "Cargo.lock"] {
         if manifest_dir.join(watched).exists() {
             println!("cargo:rerun-if-changed={watched}");
         }
