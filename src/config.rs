@@ -581,7 +581,7 @@ mod tests {
             ("train.lr_gamma=-1", "train.lr_gamma = -1 is out of range: it must be a positive number"),
             ("train.patience=0", "train.patience = 0 is out of range: it must be at least 1"),
             ("train.batch_size=0", "train.batch_size = 0 is out of range: it must be at least 1"),
-            ("eval.ks=[0, 20]", "eval.ks = [0, 20] is out of range: it must be a non-empty list of positive cut-offs"),
+            ("eval.ks=[0, 20]", "eval.ks = [0, 20] is out of range: it must be a non-empty list of cut-offs between 1 and 1000000"),
         ] {
             assert_eq!(error(set), message, "{set}");
         }
