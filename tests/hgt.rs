@@ -91,7 +91,7 @@ fn hgt_matches_an_edge_by_edge_recomputation() {
         .map(|&x| f64::from(x))
         .collect();
     let mut aggregated = vec![vec![0.0; dim as usize]; t as usize];
-    for target in 0..t as usize {
+    for (target, sums) in aggregated.iter_mut().enumerate() {
         let q = project("w_query", target);
         let edges: Vec<usize> = (0..rows.len())
             .filter(|&e| rows[e] as usize == target)
@@ -118,7 +118,7 @@ fn hgt_matches_an_edge_by_edge_recomputation() {
                     &head_matrix("w_message", rels[e], k),
                 );
                 for (i, m) in message.iter().enumerate() {
-                    aggregated[target][k * d + i] += weight * m;
+                    sums[k * d + i] += weight * m;
                 }
             }
         }
