@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::dataset::missing::{MissingModality, MissingModalitySweep};
 use crate::dataset::official::OfficialConfig;
 use crate::dataset::synthetic::SyntheticConfig;
 use crate::eval::metrics::{Metric, DEFAULT_KS};
@@ -161,6 +162,8 @@ pub struct ExperimentConfig {
     pub synthetic: SyntheticConfig,
     /// The authors' processed folder, used by the dataset named `official`.
     pub official: Option<OfficialConfig>,
+    /// The missing-modality study: every run under each of these conditions (spec §8).
+    pub missing_modality: Option<MissingModalitySweep>,
 }
 
 impl ExperimentConfig {
@@ -245,6 +248,32 @@ impl ExperimentConfig {
             t.selection_k,
             &format!("one of eval.ks {:?}", e.ks),
         )?;
+        if let Some(sweep) = &self.missing_modality {
+            require(
+                !sweep.drop.is_empty(),
+                "missing_modality.drop",
+                "[]",
+                "a non-empty list of image, text, both",
+            )?;
+            require(
+                !sweep.rates.is_empty()
+                    && sweep
+                        .rates
+                        .iter()
+                        .all(|&r| MissingModality::rate_is_valid(r)),
+                "missing_modality.rates",
+                format!("{:?}", sweep.rates),
+                "a non-empty list of drop rates in [0, 1]",
+            )?;
+            if let Some(train) = sweep.train_rate {
+                require(
+                    MissingModality::rate_is_valid(train),
+                    "missing_modality.train_rate",
+                    train,
+                    "a drop rate in [0, 1]",
+                )?;
+            }
+        }
         self.validate_synthetic()
     }
 
@@ -453,6 +482,10 @@ pub struct RunConfig {
     pub device_kind: String,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    /// The missing-modality condition; absent on complete data (so run ids of complete-data
+    /// runs did not change when the study was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingModality>,
 }
 
 #[cfg(test)]

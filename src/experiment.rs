@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::config::{EvalConfig, ExperimentConfig, RunConfig, TrainConfig};
+use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep, Stream};
 use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
 use crate::graph::splits::SplitStructures;
@@ -40,6 +41,8 @@ pub struct RunRequest {
     pub device: DeviceChoice,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    /// The missing-modality condition (None: complete data).
+    pub missing: Option<MissingModality>,
 }
 
 #[derive(Debug)]
@@ -69,6 +72,9 @@ struct LoadedDataset {
     seconds: f64,
     /// Graphs with code nodes (`true`) and item-only graphs (`false`), built on first use.
     graphs: HashMap<bool, Rc<SplitGraphs>>,
+    /// Graphs with bundles left out by a missing-modality condition, per seed; only those of
+    /// the latest condition are kept (a sweep runs condition by condition).
+    missing_graphs: Option<(String, HashMap<u64, Rc<SplitGraphs>>)>,
 }
 
 /// Datasets are loaded (or generated) once per process and shared by all runs on them.
@@ -98,6 +104,7 @@ impl DatasetCache {
                 content_hash,
                 seconds: start.elapsed().as_secs_f64(),
                 graphs: HashMap::new(),
+                missing_graphs: None,
             };
             self.loaded.insert(name.to_string(), loaded);
         }
@@ -124,18 +131,40 @@ impl DatasetCache {
         Ok(self.get(name, workspace, experiment)?.data.counts())
     }
 
-    /// The split graphs of a loaded dataset, built once per (dataset, with_codes).
-    fn graphs(&mut self, name: &str, with_codes: bool) -> Rc<SplitGraphs> {
+    /// The split graphs of a loaded dataset, built once per (dataset, with_codes), and per
+    /// (condition, seed) under a missing-modality condition (item-only graphs have no
+    /// modality to drop).
+    fn graphs(
+        &mut self,
+        name: &str,
+        with_codes: bool,
+        missing: Option<MissingModality>,
+        seed: u64,
+    ) -> Rc<SplitGraphs> {
         let loaded = self
             .loaded
             .get_mut(name)
             .expect("dataset loaded before its graphs");
         let data = Rc::clone(&loaded.data);
+        if let Some(condition) = missing.filter(|_| with_codes) {
+            let key = condition.to_string();
+            if loaded
+                .missing_graphs
+                .as_ref()
+                .is_none_or(|(k, _)| *k != key)
+            {
+                loaded.missing_graphs = Some((key, HashMap::new()));
+            }
+            let (_, per_seed) = loaded.missing_graphs.as_mut().expect("just set");
+            return Rc::clone(per_seed.entry(seed).or_insert_with(|| {
+                Rc::new(SplitGraphs::build(&data, true, Some((condition, seed))))
+            }));
+        }
         Rc::clone(
             loaded
                 .graphs
                 .entry(with_codes)
-                .or_insert_with(|| Rc::new(SplitGraphs::build(&data, with_codes))),
+                .or_insert_with(|| Rc::new(SplitGraphs::build(&data, with_codes, None))),
         )
     }
 }
@@ -178,6 +207,7 @@ pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
         device_kind: device::kind(device),
         train: request.train.clone(),
         eval: request.eval.clone(),
+        missing: request.missing,
     }
 }
 
@@ -221,7 +251,10 @@ pub fn run_one(
     let build_seconds = build_start.elapsed().as_secs_f64();
 
     let graphs = match request.model.kind {
-        InputKind::Graph(input) => Some((cache.graphs(&request.dataset, input.codes), input)),
+        InputKind::Graph(input) => Some((
+            cache.graphs(&request.dataset, input.codes, request.missing, request.seed),
+            input,
+        )),
         InputKind::None | InputKind::Sequence => None,
     };
     let structure = graphs
@@ -237,25 +270,33 @@ pub fn run_one(
             })
         };
     let kind = request.model.kind;
+    let pattern = |stream| {
+        request
+            .missing
+            .map(|c| DropPattern::new(c, request.seed, stream))
+    };
     let sources = SplitSources {
         train: BatchSource::new(
             &data.splits.train,
             split_inputs(|g| &g.train, |s| &s.train),
             kind,
             device,
-        ),
+        )
+        .with_missing(pattern(Stream::Train)),
         valid: BatchSource::new(
             &data.splits.valid,
             split_inputs(|g| &g.valid, |s| &s.valid),
             kind,
             device,
-        ),
+        )
+        .with_missing(pattern(Stream::Valid)),
         test: BatchSource::new(
             &data.splits.test,
             split_inputs(|g| &g.test, |s| &s.test),
             kind,
             device,
-        ),
+        )
+        .with_missing(pattern(Stream::Test)),
     };
     let options = TrainOptions {
         train: &request.train,
@@ -312,26 +353,34 @@ pub fn run_one(
     Ok(RunStatus::Completed(result, path))
 }
 
-/// Every (dataset, model, seed) of an experiment, datasets outermost so each is loaded once.
-/// Every model spec is resolved (parameters checked) here, before any run starts.
+/// Every (dataset, missing-modality condition, model, seed) of an experiment, datasets
+/// outermost so each is loaded once, conditions next so each condition's graphs are built once
+/// per seed. Every model spec is resolved (parameters checked) here, before any run starts.
 pub fn expand(experiment: &ExperimentConfig, device: DeviceChoice) -> Result<Vec<RunRequest>> {
     let models = experiment
         .models
         .iter()
         .map(model::resolve)
         .collect::<Result<Vec<_>, _>>()?;
+    let conditions = experiment
+        .missing_modality
+        .as_ref()
+        .map_or(vec![None], MissingModalitySweep::conditions);
     let mut requests = Vec::new();
     for dataset in &experiment.datasets {
-        for model in &models {
-            for &seed in &experiment.seeds {
-                requests.push(RunRequest {
-                    model: model.clone(),
-                    dataset: dataset.clone(),
-                    seed,
-                    device,
-                    train: experiment.train.clone(),
-                    eval: experiment.eval.clone(),
-                });
+        for &missing in &conditions {
+            for model in &models {
+                for &seed in &experiment.seeds {
+                    requests.push(RunRequest {
+                        model: model.clone(),
+                        dataset: dataset.clone(),
+                        seed,
+                        device,
+                        train: experiment.train.clone(),
+                        eval: experiment.eval.clone(),
+                        missing,
+                    });
+                }
             }
         }
     }

@@ -19,4 +19,5 @@ pub mod model;
 pub mod plan;
 pub mod prepare;
 pub mod report;
+pub mod text;
 pub mod train;

@@ -34,6 +34,10 @@ impl PlanCell {
             && r.config.seed == e.seeds[0]
             && r.config.train == e.train
             && r.config.eval == e.eval
+            && e.missing_modality
+                .as_ref()
+                .map_or(vec![None], |s| s.conditions())
+                == vec![r.config.missing]
             && spec
                 .params
                 .iter()

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Findings;
 use crate::config::{ExperimentConfig, ModelSpec};
+use crate::dataset::missing::MissingModalitySweep;
 use crate::device::{self, DeviceChoice};
 use crate::eval::MetricSet;
 use crate::experiment::{expand, run_one, DatasetCache, Workspace};
@@ -56,6 +57,7 @@ pub fn experiment_of(r: &RunResult) -> ExperimentConfig {
         device: Some(r.config.device.clone()),
         train: r.config.train.clone(),
         eval: r.config.eval.clone(),
+        missing_modality: r.config.missing.map(MissingModalitySweep::single),
         ..ExperimentConfig::default()
     }
 }

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::report::aggregate::{build_boards, load_results};
 use crate::report::result::{write_atomically, RunResult};
-use crate::report::{leaderboard, plots};
+use crate::report::{leaderboard, missing, plots};
 
 #[derive(Debug, Args)]
 pub struct LeaderboardArgs {
@@ -42,6 +42,7 @@ pub fn load_all(dirs: &[PathBuf]) -> Result<Vec<RunResult>> {
 pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
     let results = load_all(&args.results)?;
     write_leaderboard(&results, &args.out, &args.reference, true)?;
+    write_missing_modality_study(&results, &args.out, true)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -52,6 +53,13 @@ pub fn write_leaderboard(
     reference: &str,
     print: bool,
 ) -> Result<()> {
+    // The missing-modality study's runs get their own table and plot, not leaderboard rows.
+    let complete: Vec<RunResult> = results
+        .iter()
+        .filter(|r| r.config.missing.is_none())
+        .cloned()
+        .collect();
+    let results = complete.as_slice();
     let boards = build_boards(results, reference);
     if print {
         print!("{}", leaderboard::terminal(&boards, reference));
@@ -93,6 +101,43 @@ pub fn write_leaderboard(
     println!(
         "leaderboard written to {}",
         out.join("leaderboard.{md,csv,json}").display()
+    );
+    Ok(())
+}
+
+/// Writes missing-modality.{md,json} and plots/<dataset>-missing-modality.svg when `results`
+/// hold runs of the study.
+pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bool) -> Result<()> {
+    if !missing::has_study_runs(results) {
+        return Ok(());
+    }
+    let studies = missing::build_study(results);
+    let markdown = missing::markdown(&studies);
+    if print {
+        print!("{markdown}");
+    }
+    write_atomically(&out.join("missing-modality.md"), markdown.as_bytes())?;
+    let mut bytes = serde_json::to_vec_pretty(&studies)?;
+    bytes.push(b'\n');
+    write_atomically(&out.join("missing-modality.json"), &bytes)?;
+    let plot_dir = out.join("plots");
+    std::fs::create_dir_all(&plot_dir)
+        .with_context(|| format!("creating {}", plot_dir.display()))?;
+    for study in &studies {
+        let path = plot_dir.join(format!("{}-missing-modality.svg", study.dataset));
+        let tmp = plot_dir.join(format!(".{}-missing-modality.svg.tmp", study.dataset));
+        match missing::plot(study, &tmp) {
+            Ok(()) => std::fs::rename(&tmp, &path)
+                .with_context(|| format!("writing {}", path.display()))?,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                eprintln!("note: {e:#}");
+            }
+        }
+    }
+    println!(
+        "missing-modality study written to {}",
+        out.join("missing-modality.{md,json}").display()
     );
     Ok(())
 }

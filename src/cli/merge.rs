@@ -10,7 +10,7 @@ use clap::Args;
 use crate::plan::read_plan;
 use crate::report::aggregate::load_results;
 
-use super::leaderboard::write_leaderboard;
+use super::leaderboard::{write_leaderboard, write_missing_modality_study};
 use super::run_all::write_summary;
 use super::Cli;
 
@@ -57,6 +57,7 @@ pub fn execute(cli: &Cli, args: &MergeArgs) -> Result<ExitCode> {
     );
     write_summary(&results, &cells[0].experiment, &cli.results_dir)?;
     write_leaderboard(&results, &cli.results_dir, &args.reference, false)?;
+    write_missing_modality_study(&results, &cli.results_dir, false)?;
     println!(
         "merged {} cells; leaderboard in {}",
         results.len(),

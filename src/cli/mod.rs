@@ -20,6 +20,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{apply_override, ExperimentConfig, Protocol};
+use crate::dataset::missing::{DropTarget, MissingModality, MissingModalitySweep};
 use crate::device::DeviceChoice;
 use crate::experiment::Workspace;
 
@@ -95,6 +96,14 @@ pub struct ExperimentArgs {
     /// Override any setting: KEY=VALUE with a dotted key, e.g. train.batch_size=64 or model.dropout=0.3.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Missing-modality study (spec §8): hide this modality's inputs at a random --drop-rate
+    /// of history positions (a fixed pattern per seed for validation and test, an independent
+    /// one for training). Replaces the config's `missing_modality` sweep.
+    #[arg(long, value_enum, requires = "drop_rate")]
+    pub drop_modality: Option<DropTarget>,
+    /// Share of history positions whose --drop-modality is hidden, in [0, 1].
+    #[arg(long, requires = "drop_modality")]
+    pub drop_rate: Option<f64>,
     /// Run again even if a result with the same run id exists.
     #[arg(long)]
     pub force: bool,
@@ -120,6 +129,11 @@ impl ExperimentArgs {
         }
         if let Some(device) = &self.device {
             config.device = Some(device.clone());
+        }
+        if let (Some(drop), Some(rate)) = (self.drop_modality, self.drop_rate) {
+            config.missing_modality = Some(MissingModalitySweep::single(MissingModality::new(
+                drop, rate,
+            )));
         }
         for assignment in &self.overrides {
             config = apply_override(&config, assignment)?;

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::{ExperimentConfig, ModelSpec};
+use crate::dataset::missing::MissingModalitySweep;
 use crate::device;
 use crate::experiment::{self, run_config, DatasetCache};
 use crate::plan::{write_plan, PlanCell};
@@ -50,6 +51,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
             }],
             datasets: vec![request.dataset.clone()],
             seeds: vec![request.seed],
+            missing_modality: request.missing.map(MissingModalitySweep::single),
             ..config.clone()
         };
         let (id, kind) = match here {

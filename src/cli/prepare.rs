@@ -61,24 +61,40 @@ pub struct PrepareArgs {
     /// Upper bound on autoencoder epochs (official: 500).
     #[arg(long, default_value_t = 500)]
     pub ae_max_epochs: usize,
-    /// Dimension of the built-in text encoder's vectors.
+    /// Dimension of the built-in TF-IDF text encoder's vectors (not used with --text-encoder).
     #[arg(long, default_value_t = 768)]
     pub text_dim: usize,
-    /// Encode titles with a local TorchScript model instead: DIR holds encoder.pt and
-    /// tokenizer.json (e.g. an exported t5-base encoder; see README). Nothing is downloaded.
-    #[arg(long)]
-    pub text_encoder: Option<PathBuf>,
-    /// Pooling of the TorchScript encoder's hidden states.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "official",
-        requires = "text_encoder"
-    )]
-    pub text_pooling: Pooling,
+    /// Encode the item text with a pretrained model instead: `minilm` for the built-in
+    /// all-MiniLM-L6-v2 (384-d; ./ci/setup-minilm.sh installs it, MMSR_MINILM_DIR overrides
+    /// where it is read from), or a DIR with a TorchScript export, encoder.pt and tokenizer.json
+    /// (e.g. t5-base; see README; write a directory called minilm as ./minilm). Nothing is
+    /// downloaded.
+    #[arg(long, value_parser = parse_text_encoder)]
+    pub text_encoder: Option<TextEncoderArg>,
+    /// Pooling of a TorchScript encoder's hidden states [default: official] (minilm always
+    /// averages over real tokens, as sentence-transformers does).
+    #[arg(long, value_enum, requires = "text_encoder")]
+    pub text_pooling: Option<Pooling>,
     /// Device for the autoencoders (auto = CUDA when available).
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+/// The value of `--text-encoder`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextEncoderArg {
+    /// The built-in all-MiniLM-L6-v2 from [`crate::text::minilm::default_dir`].
+    MiniLm,
+    /// A directory with a TorchScript export.
+    TorchScript(PathBuf),
+}
+
+fn parse_text_encoder(value: &str) -> Result<TextEncoderArg, String> {
+    match value {
+        "" => Err("expected `minilm` or a directory with encoder.pt and tokenizer.json".into()),
+        "minilm" => Ok(TextEncoderArg::MiniLm),
+        dir => Ok(TextEncoderArg::TorchScript(PathBuf::from(dir))),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -111,10 +127,21 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
     let mut options = PrepareOptions {
         k_core: args.k_core,
         text_dim: args.text_dim,
-        text_encoder: args.text_encoder.as_ref().map(|dir| TextEncoderSpec {
-            dir: dir.clone(),
-            pooling: args.text_pooling,
-        }),
+        text_encoder: match &args.text_encoder {
+            None => None,
+            Some(TextEncoderArg::MiniLm) => {
+                if args.text_pooling.is_some() {
+                    bail!("--text-pooling applies to a TorchScript --text-encoder DIR; minilm always averages over real tokens (sentence-transformers' pooling)");
+                }
+                Some(TextEncoderSpec::MiniLm {
+                    dir: crate::text::minilm::default_dir(),
+                })
+            }
+            Some(TextEncoderArg::TorchScript(dir)) => Some(TextEncoderSpec::TorchScript {
+                dir: dir.clone(),
+                pooling: args.text_pooling.unwrap_or(Pooling::Official),
+            }),
+        },
         ..PrepareOptions::default()
     };
     options.codes.clusters = args.clusters;

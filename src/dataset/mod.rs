@@ -4,6 +4,7 @@
 //! files (sources, features, codes) is `crate::prepare`.
 pub mod codes;
 pub mod log;
+pub mod missing;
 pub mod official;
 pub mod prepared;
 pub mod registry;

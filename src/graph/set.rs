@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::{build_graph, MsGraph, Scratch};
 use super::Relation;
-use crate::dataset::SampleSet;
+use crate::dataset::missing::DropPattern;
+use crate::dataset::{Modality, SampleSet};
 
 /// Global code ids linked to every item (index = item id; index 0 and items without the
 /// modality have empty lists).
@@ -148,22 +149,44 @@ impl GraphSet {
 
     /// The graphs of every sample of `samples`; `bundles` = None builds item-only graphs.
     pub fn build(samples: &SampleSet, bundles: Option<&ItemBundles>) -> Self {
+        Self::build_missing(samples, bundles, None)
+    }
+
+    /// As [`GraphSet::build`], with the bundles that `missing` drops left out (the positions'
+    /// items stay; spec §8).
+    pub fn build_missing(
+        samples: &SampleSet,
+        bundles: Option<&ItemBundles>,
+        missing: Option<&DropPattern>,
+    ) -> Self {
         Self::build_with(samples.len(), |i, scratch| {
             let items = samples.input(i);
-            match bundles {
-                Some(b) => {
-                    let images: Vec<&[u32]> = items
-                        .iter()
-                        .map(|&it| b.image[it as usize].as_slice())
-                        .collect();
-                    let texts: Vec<&[u32]> = items
-                        .iter()
-                        .map(|&it| b.text[it as usize].as_slice())
-                        .collect();
-                    build_graph(items, &images, &texts, scratch)
+            let Some(b) = bundles else {
+                return build_graph(items, &[], &[], scratch);
+            };
+            let seen = |position: usize, modality: Modality| {
+                missing.is_none_or(|p| !p.dropped(i, position, modality))
+            };
+            let bundle_at = |p: usize, item: u32, modality| -> &[u32] {
+                let table = match modality {
+                    Modality::Image => &b.image,
+                    Modality::Text => &b.text,
+                };
+                match seen(p, modality) {
+                    true => table[item as usize].as_slice(),
+                    false => &[],
                 }
-                None => build_graph(items, &[], &[], scratch),
-            }
+            };
+            let per_position = |modality| -> Vec<&[u32]> {
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &item)| bundle_at(p, item, modality))
+                    .collect()
+            };
+            let images = per_position(Modality::Image);
+            let texts = per_position(Modality::Text);
+            build_graph(items, &images, &texts, scratch)
         })
     }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::set::GraphSet;
 use super::structure::StructureSet;
+use crate::dataset::missing::{DropPattern, MissingModality, Stream};
 use crate::dataset::PreparedDataset;
 
 pub struct SplitGraphs {
@@ -26,20 +27,29 @@ pub struct SplitStructures {
 
 impl SplitGraphs {
     /// `with_codes`: MSGraphs with code nodes (needs the dataset's codes); otherwise item-only
-    /// graphs.
-    pub fn build(dataset: &PreparedDataset, with_codes: bool) -> Self {
+    /// graphs. `missing`: the condition and seed of the missing-modality study, whose drop
+    /// patterns (one stream per split) leave bundles out.
+    pub fn build(
+        dataset: &PreparedDataset,
+        with_codes: bool,
+        missing: Option<(MissingModality, u64)>,
+    ) -> Self {
         let start = Instant::now();
         let bundles = match (with_codes, &dataset.codes) {
             (true, Some(codes)) => Some(codes.item_bundles(dataset.num_items())),
             _ => None,
         };
         let splits = &dataset.splits;
+        let pattern = |stream| missing.map(|(c, seed)| DropPattern::new(c, seed, stream));
+        let build = |samples, stream| {
+            GraphSet::build_missing(samples, bundles.as_ref(), pattern(stream).as_ref())
+        };
         let (train, (valid, test)) = rayon::join(
-            || GraphSet::build(&splits.train, bundles.as_ref()),
+            || build(&splits.train, Stream::Train),
             || {
                 rayon::join(
-                    || GraphSet::build(&splits.valid, bundles.as_ref()),
-                    || GraphSet::build(&splits.test, bundles.as_ref()),
+                    || build(&splits.valid, Stream::Valid),
+                    || build(&splits.test, Stream::Test),
                 )
             },
         );

@@ -23,6 +23,7 @@ struct ModalityVectors {
     /// [I + 1, 1], 1.0 where the item has the modality.
     present: Tensor,
     missing: Tensor,
+    modality: Modality,
 }
 
 impl ModalityVectors {
@@ -53,6 +54,7 @@ impl ModalityVectors {
                     stdev: 0.02,
                 },
             ),
+            modality,
         })
     }
 
@@ -64,6 +66,18 @@ impl ModalityVectors {
     fn filled(&self) -> Tensor {
         &self.values * &self.present + (1.0 - &self.present) * self.missing.unsqueeze(0)
     }
+
+    /// [B, L, r]: per history position, the item's filled vector, or the learned missing
+    /// vector where the missing-modality study hides the modality (`dropped`, bool [B, L]).
+    fn at_positions(&self, items: &Tensor, dropped: &Tensor) -> Tensor {
+        let rows = Tensor::embedding(&self.filled(), items, 0, false, false);
+        rows.where_self(&dropped.logical_not().unsqueeze(-1), &self.missing)
+    }
+}
+
+/// Zeros at the padding positions of `values` [B, L, D] (item id 0).
+fn zero_padding(values: Tensor, items: &Tensor) -> Tensor {
+    values * items.ne(0).unsqueeze(-1).to_kind(tch::Kind::Float)
 }
 
 /// The modalities with stored vectors; an error when there are none.
@@ -97,9 +111,25 @@ impl SasRecEarly {
         self.fuse.forward(&Tensor::cat(&parts, 1))
     }
 
+    /// The fused vector of each history position [B, L, D]: the table's row, or, where the
+    /// study hides a modality, the fusion of what is left with the missing vector.
+    fn inputs(&self, table: &Tensor, input: &SequenceBatch) -> Tensor {
+        if !input.any_dropped() {
+            return embed_rows(table, &input.items);
+        }
+        let mut parts = vec![self.items.embed(&input.items)];
+        for vectors in &self.modalities {
+            parts.push(match input.dropped(vectors.modality) {
+                Some(dropped) => vectors.at_positions(&input.items, dropped),
+                None => Tensor::embedding(&vectors.filled(), &input.items, 0, false, false),
+            });
+        }
+        zero_padding(self.fuse.forward(&Tensor::cat(&parts, 2)), &input.items)
+    }
+
     fn states(&self, table: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
         self.encoder
-            .states(&embed_rows(table, &input.items), input, train)
+            .states(&self.inputs(table, input), input, train)
     }
 }
 
@@ -165,7 +195,16 @@ impl SasRecLate {
                 None => self.items.table().shallow_clone(),
                 Some((vectors, project)) => project.forward(&vectors.filled()),
             };
-            let embedded = embed_rows(&table, &input.items);
+            let hidden = channel.modality.as_ref().and_then(|(vectors, project)| {
+                let dropped = input.dropped(vectors.modality)?;
+                Some((vectors.at_positions(&input.items, dropped), project))
+            });
+            let embedded = match hidden {
+                Some((at_positions, project)) => {
+                    zero_padding(project.forward(&at_positions), &input.items)
+                }
+                None => embed_rows(&table, &input.items),
+            };
             states.push(channel.encoder.states(&embedded, input, train));
             tables.push(table);
         }

@@ -34,6 +34,12 @@ pub trait GraphLayer: Sized + 'static {
         Ok(())
     }
 
+    /// Fallible set-up before any layer is built (reading files a layer needs); an error here
+    /// is the model's build error.
+    fn ready(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
     /// `first`: the layer applied first, which owns any encodings added once to the input.
     fn new(path: &nn::Path, common: &GraphCommon, config: &Self::Config, first: bool) -> Self;
 
@@ -283,6 +289,7 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
             node_type_embedding: c.node_type_embedding,
             position_embedding: c.position_embedding,
         };
+        L::ready(&config.layer)?;
         let mut input = InputLayer::new(&(path / "input"), table_rows, c.dim, input_config);
         let layers = if c.tied_layers {
             vec![L::new(&(path / "layer"), c, &config.layer, true)]

@@ -36,28 +36,90 @@ impl Default for HgtConfig {
     }
 }
 
+/// The tensors of one HGT layer: free parameters in `hgt`, generated from language
+/// descriptions in `hgt-lang`.
+pub struct HgtParams {
+    /// [4, D, D] per node type (index 0 unused).
+    pub w_query: Tensor,
+    pub w_key: Tensor,
+    pub w_value: Tensor,
+    pub w_out: Tensor,
+    /// [R + 1, H, d, d] per relation (index 0 unused).
+    pub w_attention: Tensor,
+    pub w_message: Tensor,
+    /// [R + 1, H] relation priors.
+    pub prior: Tensor,
+    /// [4] per node type; sigmoid gives the share of the update in the output.
+    pub skip: Tensor,
+}
+
+impl HgtParams {
+    /// The tensors by their `hgt` variable names.
+    pub fn named(&self) -> Vec<(&'static str, &Tensor)> {
+        vec![
+            ("w_query", &self.w_query),
+            ("w_key", &self.w_key),
+            ("w_value", &self.w_value),
+            ("w_out", &self.w_out),
+            ("w_attention", &self.w_attention),
+            ("w_message", &self.w_message),
+            ("prior", &self.prior),
+            ("skip", &self.skip),
+        ]
+    }
+}
+
+/// `x` [T, H, d] multiplied by each relation's [H, d, d] matrix: [R + 1, T, H, d].
+fn per_relation(x: &Tensor, w: &Tensor) -> Tensor {
+    Tensor::einsum("thd,rhde->rthe", &[x, w], None::<i64>)
+}
+
+/// One HGT layer over a sparse batch with the tensors `p` (see the module text).
+pub fn hgt_forward(
+    p: &HgtParams,
+    heads: i64,
+    attention_dropout: f64,
+    h: &Tensor,
+    graph: &GraphBatch,
+    train: bool,
+) -> Tensor {
+    let GraphBatch::Sparse(b) = graph else {
+        unreachable!("hgt declares the sparse layout only")
+    };
+    let types = graph.type_index();
+    let (t, dim) = (h.size()[0], h.size()[1]);
+    let d = dim / heads;
+    let split = |x: Tensor| x.view([t, heads, d]);
+    let q = split(typed_projection(h, types, &p.w_query));
+    let k = split(typed_projection(h, types, &p.w_key));
+    let v = split(typed_projection(h, types, &p.w_value));
+    // Row (relation, node) of the [R + 1, T, ...] tables for each edge's source.
+    let source = &b.relations * t + &b.cols;
+    let keys = per_relation(&k, &p.w_attention)
+        .reshape([-1, heads, d])
+        .index_select(0, &source);
+    let logits = (keys * q.index_select(0, &b.rows)).sum_dim_intlist(-1, false, Kind::Float)
+        * p.prior.index_select(0, &b.relations)
+        / (d as f64).sqrt();
+    let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
+    let weights = dropout(&weights, attention_dropout, train);
+    let messages = per_relation(&v, &p.w_message)
+        .reshape([-1, heads, d])
+        .index_select(0, &source)
+        * weights.unsqueeze(-1);
+    let aggregated = Tensor::zeros([t, heads, d], (Kind::Float, h.device()))
+        .index_add(0, &b.rows, &messages)
+        .view([t, dim]);
+    let update = typed_projection(&aggregated.gelu("none"), types, &p.w_out);
+    // Per-node skip share from its type (padding rows have none in sparse batches).
+    let alpha = p.skip.sigmoid().index_select(0, &b.types).unsqueeze(-1);
+    &alpha * update + (1.0 - &alpha) * h
+}
+
 pub struct HgtLayer {
     heads: i64,
     attention_dropout: f64,
-    /// [4, D, D] per node type (index 0 unused).
-    w_query: Tensor,
-    w_key: Tensor,
-    w_value: Tensor,
-    w_out: Tensor,
-    /// [R + 1, H, d, d] per relation (index 0 unused).
-    w_attention: Tensor,
-    w_message: Tensor,
-    /// [R + 1, H] relation priors, initialised to 1.
-    prior: Tensor,
-    /// [4] per node type; sigmoid gives the share of the update in the output.
-    skip: Tensor,
-}
-
-impl HgtLayer {
-    /// `x` [T, H, d] multiplied by each relation's [H, d, d] matrix: [R + 1, T, H, d].
-    fn per_relation(x: &Tensor, w: &Tensor) -> Tensor {
-        Tensor::einsum("thd,rhde->rthe", &[x, w], None::<i64>)
-    }
+    params: HgtParams,
 }
 
 impl GraphLayer for HgtLayer {
@@ -75,7 +137,7 @@ impl GraphLayer for HgtLayer {
         let (heads, d) = (config.heads, common.dim / config.heads);
         let relations = NUM_RELATIONS as i64 + 1;
         let typed = |name: &str| path.var(name, &[4, dim, dim], uniform_init(dim));
-        let per_relation = |name: &str| {
+        let relation_matrices = |name: &str| {
             // Identity plus noise: a relation starts as plain attention / message passing.
             let eye = Tensor::eye(d, (Kind::Float, path.device()))
                 .expand([relations, heads, d, d], false)
@@ -89,53 +151,27 @@ impl GraphLayer for HgtLayer {
         Self {
             heads,
             attention_dropout: config.attention_dropout,
-            w_query: typed("w_query"),
-            w_key: typed("w_key"),
-            w_value: typed("w_value"),
-            w_out: typed("w_out"),
-            w_attention: per_relation("w_attention"),
-            w_message: per_relation("w_message"),
-            prior: path.var("prior", &[relations, heads], nn::Init::Const(1.0)),
-            skip: path.var("skip", &[4], nn::Init::Const(1.0)),
+            params: HgtParams {
+                w_query: typed("w_query"),
+                w_key: typed("w_key"),
+                w_value: typed("w_value"),
+                w_out: typed("w_out"),
+                w_attention: relation_matrices("w_attention"),
+                w_message: relation_matrices("w_message"),
+                prior: path.var("prior", &[relations, heads], nn::Init::Const(1.0)),
+                skip: path.var("skip", &[4], nn::Init::Const(1.0)),
+            },
         }
     }
 
     fn forward(&self, h: &Tensor, graph: &GraphBatch, train: bool) -> Tensor {
-        let GraphBatch::Sparse(b) = graph else {
-            unreachable!("hgt declares the sparse layout only")
-        };
-        let types = graph.type_index();
-        let (t, dim) = (h.size()[0], h.size()[1]);
-        let d = dim / self.heads;
-        let split = |x: Tensor| x.view([t, self.heads, d]);
-        let q = split(typed_projection(h, types, &self.w_query));
-        let k = split(typed_projection(h, types, &self.w_key));
-        let v = split(typed_projection(h, types, &self.w_value));
-        // Row (relation, node) of the [R + 1, T, ...] tables for each edge's source.
-        let source = &b.relations * t + &b.cols;
-        let keys = Self::per_relation(&k, &self.w_attention)
-            .reshape([-1, self.heads, d])
-            .index_select(0, &source);
-        let logits = (keys * q.index_select(0, &b.rows)).sum_dim_intlist(-1, false, Kind::Float)
-            * self.prior.index_select(0, &b.relations)
-            / (d as f64).sqrt();
-        let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
-        let weights = dropout(&weights, self.attention_dropout, train);
-        let messages = Self::per_relation(&v, &self.w_message)
-            .reshape([-1, self.heads, d])
-            .index_select(0, &source)
-            * weights.unsqueeze(-1);
-        let aggregated = Tensor::zeros([t, self.heads, d], (Kind::Float, h.device()))
-            .index_add(0, &b.rows, &messages)
-            .view([t, dim]);
-        let update = typed_projection(&aggregated.gelu("none"), types, &self.w_out);
-        // Per-node skip share from its type (padding rows have none in sparse batches).
-        let node_types = &b.types;
-        let alpha = self
-            .skip
-            .sigmoid()
-            .index_select(0, node_types)
-            .unsqueeze(-1);
-        &alpha * update + (1.0 - &alpha) * h
+        hgt_forward(
+            &self.params,
+            self.heads,
+            self.attention_dropout,
+            h,
+            graph,
+            train,
+        )
     }
 }

@@ -13,6 +13,7 @@ pub mod graphsage;
 pub mod gru4rec;
 pub mod han_gnn;
 pub mod hgt;
+pub mod hgt_lang;
 pub mod kv_attention;
 pub mod layers;
 pub mod pop;

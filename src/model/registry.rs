@@ -16,6 +16,7 @@ use super::graphsage::SageLayer;
 use super::gru4rec::Gru4Rec;
 use super::han_gnn::HanLayer;
 use super::hgt::HgtLayer;
+use super::hgt_lang::HgtLangLayer;
 use super::kv_attention::KvAttentionLayer;
 use super::pop::Popularity;
 use super::rgat::RgatLayer;
@@ -134,6 +135,7 @@ pub const REGISTRY: &[ModelEntry] = &[
     entry("kv-attention-fixed", "kv-attention with its own W_K and W_V (spec §5.2)", family::<Graph<KvAttentionLayer>>("kv-attention"), r#"{"mode": "fixed"}"#),
     entry("graphormer", "Graphormer-style transformer over each graph's nodes: degree, shortest-path and relation encodings (spec §5.3)", family::<Graph<GraphormerLayer>>("graphormer"), "{}"),
     entry("hgt", "HGT (Hu et al. 2020): per-type Q/K/V/output, per-relation attention and message matrices and priors, gated skip; sparse", family::<Graph<HgtLayer>>("hgt"), "{}"),
+    entry("hgt-lang", "HGT whose type and relation parameters are generated from one-line descriptions encoded by all-MiniLM-L6-v2 (the HiGPT idea); sparse", family::<Graph<HgtLangLayer>>("hgt-lang"), "{}"),
     // Sequence models on item ids (spec §5.4), same samples, loss and evaluator.
     entry("sasrec", "SASRec: causal self-attention over the item sequence, learned positions, 2 blocks, 2 heads (RecBole form)", family::<SasRec>("sasrec"), "{}"),
     entry("gru4rec", "GRU4Rec: one GRU layer over the item sequence (RecBole form)", family::<Gru4Rec>("gru4rec"), "{}"),

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::dataset::SampleSet;
+use crate::dataset::missing::DropPattern;
+use crate::dataset::{Modality, SampleSet};
 
 /// Item-id sequences of one batch, on the model's device.
 pub struct SequenceBatch {
@@ -16,10 +17,23 @@ pub struct SequenceBatch {
     pub items: Tensor,
     /// Input lengths, int64 [B] (at least 1: an empty input reads the padding row).
     pub lengths: Tensor,
+    /// Per modality (in [`Modality::ALL`] order), bool [B, L]: where the missing-modality study
+    /// hides it (absent when nothing is hidden).
+    pub dropped: Option<[Tensor; 2]>,
 }
 
 impl SequenceBatch {
     pub fn assemble(samples: &SampleSet, indices: &[usize], device: Device) -> Self {
+        Self::assemble_missing(samples, indices, None, device)
+    }
+
+    /// As [`SequenceBatch::assemble`], with the drop masks of `missing` (spec §8).
+    pub fn assemble_missing(
+        samples: &SampleSet,
+        indices: &[usize],
+        missing: Option<&DropPattern>,
+        device: Device,
+    ) -> Self {
         let width = indices
             .iter()
             .map(|&s| samples.input(s).len())
@@ -35,12 +49,37 @@ impl SequenceBatch {
             }
             lengths.push(input.len().max(1) as i64);
         }
+        let shape = [indices.len() as i64, width as i64];
+        let dropped = missing.map(|pattern| {
+            Modality::ALL.map(|modality| {
+                let mut mask = vec![false; indices.len() * width];
+                for (row, &s) in indices.iter().enumerate() {
+                    for p in 0..samples.input(s).len() {
+                        mask[row * width + p] = pattern.dropped(s, p, modality);
+                    }
+                }
+                Tensor::from_slice(&mask).view(shape).to_device(device)
+            })
+        });
         Self {
-            items: Tensor::from_slice(&items)
-                .view([indices.len() as i64, width as i64])
-                .to_device(device),
+            items: Tensor::from_slice(&items).view(shape).to_device(device),
             lengths: Tensor::from_slice(&lengths).to_device(device),
+            dropped,
         }
+    }
+
+    /// Where `modality` is hidden, bool [B, L], when it is hidden anywhere in the batch (a
+    /// batch with nothing hidden takes the models' complete-data path: rate 0 gives exactly the
+    /// complete-data numbers).
+    pub fn dropped(&self, modality: Modality) -> Option<&Tensor> {
+        let index = Modality::ALL.iter().position(|&m| m == modality)?;
+        let mask = &self.dropped.as_ref()?[index];
+        mask.any().int64_value(&[]).ne(&0).then_some(mask)
+    }
+
+    /// Whether any modality is hidden anywhere in the batch.
+    pub fn any_dropped(&self) -> bool {
+        Modality::ALL.iter().any(|&m| self.dropped(m).is_some())
     }
 
     /// Width L of the padded batch.

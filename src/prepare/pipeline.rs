@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::codes::build_codes;
+use super::features::minilm;
 use super::features::text::encode_titles;
 use super::features::torchscript::{Pooling, TorchScriptEncoder};
 use super::sequence_file::read_sequence_file;
@@ -31,16 +32,18 @@ pub struct PrepareOptions {
     /// Output dimension of the built-in text encoder (t5-base's 768 by default).
     pub text_dim: usize,
     pub text_seed: u64,
-    /// A user-supplied TorchScript encoder for titles instead of the built-in one.
+    /// A pretrained encoder for the item text instead of the built-in TF-IDF one.
     pub text_encoder: Option<TextEncoderSpec>,
     pub codes: CodeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextEncoderSpec {
-    pub dir: PathBuf,
-    pub pooling: Pooling,
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum TextEncoderSpec {
+    /// A user-supplied TorchScript export: `dir` holds encoder.pt and tokenizer.json.
+    TorchScript { dir: PathBuf, pooling: Pooling },
+    /// The built-in all-MiniLM-L6-v2 (`crate::text::minilm`), read from `dir`.
+    MiniLm { dir: PathBuf },
 }
 
 impl Default for PrepareOptions {
@@ -166,14 +169,17 @@ fn encode(
         .context("encoding item text")
 }
 
-/// The text modality: the user's TorchScript encoder when given, else the built-in one.
+/// The text modality: the chosen pretrained encoder when given, else the built-in TF-IDF one.
 fn encode_text(
     texts: &[Option<String>],
     options: &PrepareOptions,
     device: Device,
 ) -> Result<FeatureTable> {
     match &options.text_encoder {
-        Some(spec) => Ok(TorchScriptEncoder::load(&spec.dir, device)?.encode(texts, spec.pooling)?),
+        Some(TextEncoderSpec::TorchScript { dir, pooling }) => {
+            Ok(TorchScriptEncoder::load(dir, device)?.encode(texts, *pooling)?)
+        }
+        Some(TextEncoderSpec::MiniLm { dir }) => Ok(minilm::encode_items(texts, dir, device)?),
         None => encode(texts, options, 0),
     }
 }

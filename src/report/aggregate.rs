@@ -62,13 +62,19 @@ pub fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// parameters, and the training and evaluation settings (not the seed, not the hardware).
 pub fn variant_key(r: &RunResult) -> String {
     let c = &r.config;
-    let text = serde_json::to_string(&(
+    let base = (
         &r.dataset.content_hash,
         c.model_version,
         &c.model_params,
         &c.train,
         &c.eval,
-    ))
+    );
+    // The condition joins the key only when there is one, so complete-data keys stay as they
+    // were before the missing-modality study existed.
+    let text = match &c.missing {
+        None => serde_json::to_string(&base),
+        Some(missing) => serde_json::to_string(&(base, missing)),
+    }
     .expect("serialisable");
     hex::encode(&Sha256::digest(text.as_bytes())[..4])
 }

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod env;
 pub mod leaderboard;
+pub mod missing;
 pub mod plots;
 pub mod result;
 pub mod table;

@@ -12,7 +12,7 @@ use super::result::RunResult;
 use crate::eval::Metric;
 
 const SIZE: (u32, u32) = (960, 640);
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Twenty distinguishable colours (the tab10 set and a darker twin of each), so that pale
 /// palette entries never carry a model.
@@ -39,12 +39,12 @@ const COLORS: [(u8, u8, u8); 20] = [
     (10, 120, 130),
 ];
 
-fn color(i: usize) -> RGBAColor {
+pub(crate) fn color(i: usize) -> RGBAColor {
     let (r, g, b) = COLORS[i % COLORS.len()];
     RGBColor(r, g, b).to_rgba()
 }
 
-fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing a plot: {e}")
 }
 

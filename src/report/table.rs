@@ -5,6 +5,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 use statrs::statistics::Statistics;
 
+use crate::dataset::missing::MissingModality;
 use crate::eval::{Metric, MetricSet};
 
 use super::result::RunResult;
@@ -109,7 +110,7 @@ impl MeanStd {
         })
     }
 
-    fn display(&self, scale: f64) -> String {
+    pub(crate) fn display(&self, scale: f64) -> String {
         match self.std {
             Some(s) => format!("{:.2} ± {:.2}", self.mean * scale, s * scale),
             None => format!("{:.2}", self.mean * scale),
@@ -127,17 +128,22 @@ pub struct SummaryRow {
     /// `metric@k` -> mean ± std of the test metric.
     pub test: Vec<(String, MeanStd)>,
     pub mean_train_seconds: f64,
+    /// The missing-modality condition of the runs (absent on complete data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<MissingModality>,
 }
 
-/// Groups results by (dataset, model), keeping first-appearance order.
+/// Groups results by (dataset, model, missing-modality condition), keeping first-appearance
+/// order.
 pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
     let mut rows: Vec<SummaryRow> = Vec::new();
     let mut groups: Vec<Vec<&RunResult>> = Vec::new();
     for r in results {
-        match rows
-            .iter()
-            .position(|row| row.dataset == r.config.dataset && row.model == r.config.model)
-        {
+        match rows.iter().position(|row| {
+            row.dataset == r.config.dataset
+                && row.model == r.config.model
+                && row.missing == r.config.missing
+        }) {
             Some(i) => groups[i].push(r),
             None => {
                 rows.push(SummaryRow {
@@ -147,6 +153,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     ks: r.test.ks(),
                     test: Vec::new(),
                     mean_train_seconds: 0.0,
+                    missing: r.config.missing,
                 });
                 groups.push(vec![r]);
             }
@@ -172,11 +179,12 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
 pub fn summary_table(rows: &[SummaryRow], markdown: bool) -> Table {
     let ks = rows.first().map(|r| r.ks.clone()).unwrap_or_default();
     let mut table = new_table(markdown);
-    let mut header = vec![
-        "dataset".to_string(),
-        "model".to_string(),
-        "seeds".to_string(),
-    ];
+    let study = rows.iter().any(|r| r.missing.is_some());
+    let mut header = vec!["dataset".to_string(), "model".to_string()];
+    if study {
+        header.push("missing modality".to_string());
+    }
+    header.push("seeds".to_string());
     header.extend(
         metric_headers(&ks)
             .into_iter()
@@ -185,11 +193,14 @@ pub fn summary_table(rows: &[SummaryRow], markdown: bool) -> Table {
     header.push("train s/run".to_string());
     table.set_header(header);
     for row in rows {
-        let mut cells = vec![
-            Cell::new(&row.dataset),
-            Cell::new(&row.model),
-            right(row.seeds.len().to_string()),
-        ];
+        let mut cells = vec![Cell::new(&row.dataset), Cell::new(&row.model)];
+        if study {
+            cells.push(Cell::new(
+                row.missing
+                    .map_or("none (complete)".to_string(), |m| m.to_string()),
+            ));
+        }
+        cells.push(right(row.seeds.len().to_string()));
         for name in metric_headers(&ks) {
             let value = row
                 .test

@@ -2,6 +2,7 @@
 
 use tch::{Device, Tensor};
 
+use crate::dataset::missing::DropPattern;
 use crate::dataset::SampleSet;
 use crate::graph::{
     DenseGraphBatch, GraphBatch, GraphLayout, GraphSet, SparseGraphBatch, StructureSet,
@@ -22,6 +23,9 @@ pub struct BatchSource<'a> {
     inputs: Option<SplitInputs<'a>>,
     kind: InputKind,
     device: Device,
+    /// The missing-modality pattern of this split, for models that read item vectors (graph
+    /// models get it through their prebuilt graphs).
+    missing: Option<DropPattern>,
 }
 
 impl<'a> BatchSource<'a> {
@@ -48,7 +52,14 @@ impl<'a> BatchSource<'a> {
             inputs,
             kind,
             device,
+            missing: None,
         }
+    }
+
+    /// Sequence batches carry where `pattern` hides a modality.
+    pub fn with_missing(mut self, pattern: Option<DropPattern>) -> Self {
+        self.missing = pattern;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -86,9 +97,12 @@ impl<'a> BatchSource<'a> {
             .collect();
         let input = match (self.kind, self.inputs) {
             (InputKind::None, _) => BatchInput::None,
-            (InputKind::Sequence, _) => {
-                BatchInput::Sequence(SequenceBatch::assemble(self.samples, indices, self.device))
-            }
+            (InputKind::Sequence, _) => BatchInput::Sequence(SequenceBatch::assemble_missing(
+                self.samples,
+                indices,
+                self.missing.as_ref(),
+                self.device,
+            )),
             (InputKind::Graph(graph), Some(inputs)) => BatchInput::Graph(match graph.layout {
                 GraphLayout::Dense => GraphBatch::Dense(DenseGraphBatch::assemble(
                     inputs.graphs,
