@@ -284,7 +284,8 @@ fn the_study_runs_every_condition_and_reports_it_apart() {
     assert_eq!(text.matches("\"model\":\"han-gnn\"").count(), 1, "{text}");
     let study = std::fs::read_to_string(board.join("missing-modality.md")).unwrap();
     assert!(
-        study.contains("## synthetic: drop image") && study.contains("## synthetic: drop both")
+        study.contains("## synthetic: drop image (seeds [1, 2])")
+            && study.contains("## synthetic: drop both")
     );
     assert!(!study.contains("drop text"), "{study}");
     let han_row = study
@@ -337,5 +338,66 @@ fn bad_conditions_are_errors_that_name_the_setting() {
         common::stderr(&out).contains("image, text, both"),
         "{}",
         common::stderr(&out)
+    );
+}
+
+const UNSEEN: &str = "models:\n  - {name: hgt, dim: 32}\ndatasets: [synthetic]\nseeds: [1]\ntrain:\n  max_epochs: 1\n  batch_size: 64\nsynthetic:\n  users: 240\n  items: 120\n  topics: 6\n  codes: {clusters: 8, links: 2, reduced_dim: 32}\nmissing_modality:\n  drop: [text]\n  rates: [0.0]\n  train_rate: 1.0\n";
+
+/// `train_rate` trains on one rate and evaluates on another (the unseen-relation experiment):
+/// training sees exactly the graphs of rate 1 (same training stream), evaluation the complete
+/// ones; the report puts it next to the complete-data run.
+#[test]
+fn a_training_rate_trains_without_and_evaluates_with_the_modality() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("unseen.yaml"), UNSEEN).unwrap();
+    let out = mmsr_single_threaded(
+        dir.path(),
+        &["--quiet", "run-all", "--config", "unseen.yaml"],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let out = mmsr_single_threaded(
+        dir.path(),
+        &[
+            "--quiet",
+            "run-all",
+            "--config",
+            "unseen.yaml",
+            "--drop-modality",
+            "text",
+            "--drop-rate",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let results = load(&dir.path().join("results"));
+    assert_eq!(results.len(), 3);
+    let with = |m: Option<MissingModality>| results.iter().find(|r| r.config.missing == m).unwrap();
+    let unseen = with(Some(MissingModality {
+        train_rate: Some(1.0),
+        ..condition(DropTarget::Text, 0.0)
+    }));
+    let never = with(Some(condition(DropTarget::Text, 1.0)));
+    let complete = with(None);
+    // Same training graphs (the recorded stats are the training split's), other test graphs.
+    assert_eq!(unseen.graph_stats, never.graph_stats);
+    assert_ne!(unseen.graph_stats, complete.graph_stats);
+    assert_eq!(
+        unseen.learning_curve[0].train_loss,
+        never.learning_curve[0].train_loss
+    );
+    assert_ne!(unseen.test, never.test);
+    let out = common::mmsr(
+        dir.path(),
+        &["leaderboard", "--results", "results", "--out", "board"],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let study = std::fs::read_to_string(dir.path().join("board/missing-modality.md")).unwrap();
+    let row = study
+        .lines()
+        .find(|l| l.contains("drop text 0 (train 1)"))
+        .unwrap_or_else(|| panic!("{study}"));
+    assert!(
+        row.starts_with("| hgt |") && row.matches(" | ").count() == 4,
+        "{row}"
     );
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Findings;
+use crate::dataset::missing::MissingModality;
 use crate::dataset::DatasetCounts;
 use crate::report::aggregate::build_boards;
 use crate::report::result::RunResult;
@@ -19,26 +20,36 @@ struct SummaryRow {
     model: String,
     seeds: Vec<u64>,
     test: Vec<(String, MeanStd)>,
+    #[serde(default)]
+    missing: Option<MissingModality>,
 }
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 
-/// Two files for one (dataset, model, seed) cell.
+/// Two files for one (dataset, model, seed, missing-modality condition) cell.
 pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
-    let mut cells: BTreeMap<(String, String, u64), &PathBuf> = BTreeMap::new();
+    let mut cells: BTreeMap<(String, String, u64, String), &PathBuf> = BTreeMap::new();
     for (path, r) in runs {
+        let condition = r
+            .config
+            .missing
+            .map_or(String::new(), |m| format!(" / {m}"));
         let key = (
             r.config.dataset.clone(),
             r.config.model.clone(),
             r.config.seed,
+            condition,
         );
         if let Some(first) = cells.insert(key.clone(), path) {
             findings.add(
                 path,
                 "(cell)",
-                &format!("one result for {} / {} / seed {}", key.0, key.1, key.2),
+                &format!(
+                    "one result for {} / {} / seed {}{}",
+                    key.0, key.1, key.2, key.3
+                ),
                 &format!("a second one besides {}", first.display()),
             );
         }
@@ -78,7 +89,7 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
         let field = |name: &str| format!("[{i}] ({} / {}).{name}", row.dataset, row.model);
         let Some(fresh) = recomputed
             .iter()
-            .find(|r| r.dataset == row.dataset && r.model == row.model)
+            .find(|r| r.dataset == row.dataset && r.model == row.model && r.missing == row.missing)
         else {
             findings.add(&path, &field("(row)"), "run files for this row", "none");
             continue;
@@ -173,6 +184,20 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
             &path,
             "(document)",
             "the leaderboard generated from the run files (mmsr-bench leaderboard)",
+            "other content: stale or edited",
+        );
+    }
+    let path = root.join("missing-modality.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    let fresh =
+        serde_json::to_value(crate::report::missing::build_study(&results)).expect("serialisable");
+    if serde_json::from_str::<serde_json::Value>(&text).ok() != Some(fresh) {
+        findings.add(
+            &path,
+            "(document)",
+            "the missing-modality study generated from the run files (mmsr-bench leaderboard)",
             "other content: stale or edited",
         );
     }

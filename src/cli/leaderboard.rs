@@ -53,13 +53,7 @@ pub fn write_leaderboard(
     reference: &str,
     print: bool,
 ) -> Result<()> {
-    // The missing-modality study's runs get their own table and plot, not leaderboard rows.
-    let complete: Vec<RunResult> = results
-        .iter()
-        .filter(|r| r.config.missing.is_none())
-        .cloned()
-        .collect();
-    let results = complete.as_slice();
+    // The missing-modality study's runs are not rows (write_missing_modality_study).
     let boards = build_boards(results, reference);
     if print {
         print!("{}", leaderboard::terminal(&boards, reference));
@@ -123,7 +117,7 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
     let plot_dir = out.join("plots");
     std::fs::create_dir_all(&plot_dir)
         .with_context(|| format!("creating {}", plot_dir.display()))?;
-    for study in &studies {
+    for study in studies.iter().filter(|s| !s.curves.is_empty()) {
         let path = plot_dir.join(format!("{}-missing-modality.svg", study.dataset));
         let tmp = plot_dir.join(format!(".{}-missing-modality.svg.tmp", study.dataset));
         match missing::plot(study, &tmp) {

@@ -176,10 +176,11 @@ fn mean_std(values: &[f64]) -> MeanStd {
 }
 
 /// Groups runs into leaderboard rows per dataset (datasets and models sorted by name), with
-/// p-values against `reference` where that model has matched seeds.
+/// p-values against `reference` where that model has matched seeds. Runs of the
+/// missing-modality study are not leaderboard rows (they have their own report).
 pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard> {
     let mut groups: BTreeMap<(String, String, String), Vec<&RunResult>> = BTreeMap::new();
-    for r in results {
+    for r in results.iter().filter(|r| r.config.missing.is_none()) {
         let key = (
             r.config.dataset.clone(),
             r.config.model.clone(),

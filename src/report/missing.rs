@@ -76,8 +76,8 @@ pub fn has_study_runs(results: &[RunResult]) -> bool {
     results.iter().any(|r| r.config.missing.is_some())
 }
 
-/// The curves of every dataset with study runs; complete-data runs join as the rate-0 point of
-/// the configurations that have study runs.
+/// The curves of every dataset with study runs; complete-data runs of the same seeds join as
+/// the rate-0 point of the configurations that have study runs.
 pub fn build_study(results: &[RunResult]) -> Vec<DatasetStudy> {
     type Key = (String, String, String);
     // (dataset, model, base key) -> (target or None for complete, rate bits, training rate
@@ -127,9 +127,19 @@ pub fn build_study(results: &[RunResult]) -> Vec<DatasetStudy> {
                 seeds: runs.iter().map(|r| r.config.seed).collect(),
             })
         };
-        let complete = conditions
+        // The complete-data point over the seeds the compared conditions ran (a point over
+        // other seeds would mix seed noise into the curve).
+        let complete_runs: &[&RunResult] = conditions
             .get(&(None, 0, None))
-            .and_then(|runs| point(0.0, runs));
+            .map_or(&[], |runs| runs.as_slice());
+        let complete_over = |seeds: &[u64]| {
+            let runs: Vec<&RunResult> = complete_runs
+                .iter()
+                .filter(|r| seeds.contains(&r.config.seed))
+                .copied()
+                .collect();
+            point(0.0, &runs)
+        };
         let study = studies
             .entry(dataset.clone())
             .or_insert_with(|| DatasetStudy {
@@ -146,22 +156,24 @@ pub fn build_study(results: &[RunResult]) -> Vec<DatasetStudy> {
             study.trained_differently.push(MismatchRow {
                 model: label.clone(),
                 condition: missing.to_string(),
-                complete: complete.as_ref().map(|c| c.value),
+                complete: complete_over(&p.seeds).map(|c| c.value),
                 value: p.value,
                 seeds: p.seeds,
             });
         }
         for target in TARGETS {
-            let mut points: Vec<StudyPoint> = complete.iter().cloned().collect();
-            points.extend(
-                conditions
-                    .iter()
-                    .filter(|((t, _, train), _)| *t == Some(target) && train.is_none())
-                    .filter_map(|((_, bits, _), runs)| point(f64::from_bits(*bits), runs)),
-            );
-            if points.len() <= usize::from(complete.is_some()) {
+            let mut points: Vec<StudyPoint> = conditions
+                .iter()
+                .filter(|((t, _, train), _)| *t == Some(target) && train.is_none())
+                .filter_map(|((_, bits, _), runs)| point(f64::from_bits(*bits), runs))
+                .collect();
+            if points.is_empty() {
                 continue;
             }
+            let mut seeds: Vec<u64> = points.iter().flat_map(|p| p.seeds.clone()).collect();
+            seeds.sort_unstable();
+            seeds.dedup();
+            points.extend(complete_over(&seeds));
             points.sort_by(|a, b| a.rate.total_cmp(&b.rate));
             study.curves.push(StudyCurve {
                 model: label.clone(),
@@ -193,9 +205,15 @@ pub fn markdown(studies: &[DatasetStudy]) -> String {
                 .collect();
             rates.sort_by(f64::total_cmp);
             rates.dedup();
+            let mut seeds: Vec<u64> = curves
+                .iter()
+                .flat_map(|c| c.points.iter().flat_map(|p| p.seeds.clone()))
+                .collect();
+            seeds.sort_unstable();
+            seeds.dedup();
             let _ = write!(
                 out,
-                "\n## {}: drop {}\n\n| model | {} | kept |\n|---|{}---:|\n",
+                "\n## {}: drop {} (seeds {seeds:?})\n\n| model | {} | kept |\n|---|{}---:|\n",
                 study.dataset,
                 target.name(),
                 rates
