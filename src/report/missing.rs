@@ -315,7 +315,18 @@ pub fn plot(study: &DatasetStudy, path: &Path) -> Result<()> {
             .light_line_style(TRANSPARENT)
             .draw()
             .map_err(plot_error)?;
-        for curve in study.curves.iter().filter(|c| c.drop == target) {
+        let curves: Vec<&StudyCurve> = study.curves.iter().filter(|c| c.drop == target).collect();
+        if curves.is_empty() {
+            chart
+                .draw_series([Text::new(
+                    "no runs of this condition",
+                    (0.3, (y_lo + y_hi) / 2.0),
+                    (FONT, 14),
+                )])
+                .map_err(plot_error)?;
+            continue;
+        }
+        for curve in curves {
             let i = models.iter().position(|m| *m == curve.model).unwrap_or(0);
             let style = color(i);
             let line: Vec<(f64, f64)> = curve
@@ -349,7 +360,7 @@ pub fn plot(study: &DatasetStudy, path: &Path) -> Result<()> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font((FONT, 12))
