@@ -77,19 +77,10 @@ pub fn write_leaderboard(
         // Drawn to a temporary name and renamed, like every other output.
         for (name, draw) in [("accuracy-vs-time", 0), ("learning-curves", 1)] {
             let path = plot_dir.join(format!("{}-{name}.svg", board.dataset));
-            let tmp = plot_dir.join(format!(".{}-{name}.svg.tmp", board.dataset));
-            let drawn = match draw {
-                0 => plots::accuracy_vs_time(board, &tmp),
-                _ => plots::learning_curves(board, results, &tmp),
-            };
-            match drawn {
-                Ok(()) => std::fs::rename(&tmp, &path)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    eprintln!("note: {e:#}");
-                }
-            }
+            draw_atomically(&path, |tmp| match draw {
+                0 => plots::accuracy_vs_time(board, tmp),
+                _ => plots::learning_curves(board, results, tmp),
+            })?;
         }
     }
     println!(
@@ -97,6 +88,23 @@ pub fn write_leaderboard(
         out.join("leaderboard.{md,csv,json}").display()
     );
     Ok(())
+}
+
+/// Draws a plot to a hidden temporary name and renames it into place, like every other
+/// output; a plot that cannot be drawn is a note, not an error.
+fn draw_atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    match draw(&tmp) {
+        Ok(()) => {
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("note: {e:#}");
+            Ok(())
+        }
+    }
 }
 
 /// Writes missing-modality.{md,json} and plots/<dataset>-missing-modality.svg when `results`
@@ -119,15 +127,7 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
         .with_context(|| format!("creating {}", plot_dir.display()))?;
     for study in studies.iter().filter(|s| !s.curves.is_empty()) {
         let path = plot_dir.join(format!("{}-missing-modality.svg", study.dataset));
-        let tmp = plot_dir.join(format!(".{}-missing-modality.svg.tmp", study.dataset));
-        match missing::plot(study, &tmp) {
-            Ok(()) => std::fs::rename(&tmp, &path)
-                .with_context(|| format!("writing {}", path.display()))?,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                eprintln!("note: {e:#}");
-            }
-        }
+        draw_atomically(&path, |tmp| missing::plot(study, tmp))?;
     }
     println!(
         "missing-modality study written to {}",

@@ -12,6 +12,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::result::RunResult;
 use super::table::MeanStd;
+use crate::dataset::missing::MissingModality;
 use crate::eval::Metric;
 
 /// The headline columns: HR, NDCG and MRR at 5 and 20 (the paper's cut-offs).
@@ -61,6 +62,16 @@ pub fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// What must be equal for runs to be seeds of one experiment: the data, the model version and
 /// parameters, and the training and evaluation settings (not the seed, not the hardware).
 pub fn variant_key(r: &RunResult) -> String {
+    configuration_key(r, r.config.missing.as_ref())
+}
+
+/// The variant key without the missing-modality condition: what the points of one study
+/// curve share.
+pub fn base_key(r: &RunResult) -> String {
+    configuration_key(r, None)
+}
+
+fn configuration_key(r: &RunResult, missing: Option<&MissingModality>) -> String {
     let c = &r.config;
     let base = (
         &r.dataset.content_hash,
@@ -71,7 +82,7 @@ pub fn variant_key(r: &RunResult) -> String {
     );
     // The condition joins the key only when there is one, so complete-data keys stay as they
     // were before the missing-modality study existed.
-    let text = match &c.missing {
+    let text = match missing {
         None => serde_json::to_string(&base),
         Some(missing) => serde_json::to_string(&(base, missing)),
     }

@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::aggregate::base_key;
 use super::plots::{color, plot_error, FONT};
 use super::result::RunResult;
 use super::table::MeanStd;
@@ -54,21 +54,6 @@ pub struct DatasetStudy {
     pub metric: String,
     pub curves: Vec<StudyCurve>,
     pub trained_differently: Vec<MismatchRow>,
-}
-
-/// What must agree for runs to be points of one curve: everything but the seed, the hardware
-/// and the condition (as the leaderboard's variant key, without the condition).
-fn base_key(r: &RunResult) -> String {
-    let c = &r.config;
-    let text = serde_json::to_string(&(
-        &r.dataset.content_hash,
-        c.model_version,
-        &c.model_params,
-        &c.train,
-        &c.eval,
-    ))
-    .expect("serialisable");
-    hex::encode(&Sha256::digest(text.as_bytes())[..4])
 }
 
 /// Whether any result belongs to the study.
