@@ -19,5 +19,6 @@ pub mod model;
 pub mod plan;
 pub mod prepare;
 pub mod report;
+pub mod scaling;
 pub mod text;
 pub mod train;

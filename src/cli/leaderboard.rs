@@ -92,7 +92,7 @@ pub fn write_leaderboard(
 
 /// Draws a plot to a hidden temporary name and renames it into place, like every other
 /// output; a plot that cannot be drawn is a note, not an error.
-fn draw_atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub(crate) fn draw_atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     match draw(&tmp) {

@@ -12,6 +12,7 @@ mod prepare;
 mod run;
 mod run_all;
 mod run_cell;
+mod scaling;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,9 @@ pub enum Command {
     Leaderboard(leaderboard::LeaderboardArgs),
     /// Audit a submitted results directory (exit 0 clean, 1 findings, 2 unusable input).
     Check(check::CheckArgs),
+    /// The scaling study of the O(2L|U||E|) claim: time per epoch and per 1,000 inferences
+    /// against |U|, K, C, m, L, D and B, with log-log fits (spec §9).
+    Scaling(scaling::ScalingArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
     /// List the models (`--params`: with every parameter and its default).
@@ -165,6 +169,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merge(args) => merge::execute(&cli, args),
         Command::Leaderboard(args) => leaderboard::execute(args),
         Command::Check(args) => check::execute(&cli, args),
+        Command::Scaling(args) => scaling::execute(&cli, args),
         Command::Datasets => list::datasets(&cli),
         Command::Models(args) => list::models(args),
     }

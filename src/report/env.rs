@@ -80,3 +80,22 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// Resident memory of this process now (Linux VmRSS), in bytes.
+pub fn current_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Hands the allocator's free pages back to the system and resets the peak, so that the next
+/// measurement's peak is its own (as far as glibc allows: memory still in use stays counted).
+pub fn release_and_reset_peak_rss() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; no pointer is involved.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    reset_peak_rss();
+}

@@ -6,6 +6,7 @@ pub mod leaderboard;
 pub mod missing;
 pub mod plots;
 pub mod result;
+pub mod scaling;
 pub mod table;
 
 pub use env::Environment;

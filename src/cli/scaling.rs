@@ -1,0 +1,97 @@
+//! `mmsr-bench scaling`: the scaling study of spec §9 (`baselines/scaling.yaml`), written as
+//! scaling.{json,md} and plots/time-vs-{users,edges}.svg.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::leaderboard::draw_atomically;
+use super::Cli;
+use crate::dataset::registry;
+use crate::device::DeviceChoice;
+use crate::report::result::write_atomically;
+use crate::report::scaling::{self, Axis};
+use crate::scaling::{run_study, ScalingConfig, StudyOptions};
+
+#[derive(Debug, Args)]
+pub struct ScalingArgs {
+    /// YAML study file (dataset, models, defaults, factors); built-in defaults without it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Dataset to study (replaces the file's).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Comma-separated graph models (replaces the file's; detail and dense lists are kept
+    /// where they name these models).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Option<Vec<String>>,
+    /// Every user, and every model on every factor: the study for a GPU.
+    #[arg(long)]
+    pub full: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Samples per inference batch.
+    #[arg(long, default_value_t = 64)]
+    pub eval_batch_size: usize,
+    /// Output folder (default: <results-dir>/scaling-<dataset>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn execute(cli: &Cli, args: &ScalingArgs) -> Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => ScalingConfig::from_file(path)?,
+        None => ScalingConfig::default(),
+    };
+    if let Some(dataset) = &args.dataset {
+        config.dataset = dataset.clone();
+    }
+    if let Some(models) = &args.models {
+        config.models = models.clone();
+        config.dense.retain(|m| models.contains(m));
+        config.detail_models.retain(|m| models.contains(m));
+    }
+    if args.full {
+        config.base_users = None;
+        config.detail_models = config.models.clone();
+    }
+    crate::scaling::check(&config)?;
+    anyhow::ensure!(
+        args.eval_batch_size > 0,
+        "--eval-batch-size must be at least 1"
+    );
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let data = registry::load(&config.dataset, &cli.data_dir, &config.synthetic, None)
+        .with_context(|| format!("loading {} for the scaling study", config.dataset))?;
+    let study = run_study(
+        &config,
+        &data,
+        &StudyOptions {
+            device,
+            eval_batch: args.eval_batch_size,
+            verbose: !cli.quiet,
+        },
+    )?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| cli.results_dir.join(format!("scaling-{}", config.dataset)));
+    std::fs::create_dir_all(out.join("plots"))
+        .with_context(|| format!("creating {}", out.display()))?;
+    let json = serde_json::to_vec_pretty(&study)?;
+    write_atomically(&out.join("scaling.json"), &json)?;
+    let markdown = scaling::markdown(&study);
+    write_atomically(&out.join("scaling.md"), markdown.as_bytes())?;
+    for axis in [Axis::Users, Axis::Edges] {
+        let path = out.join("plots").join(format!("{}.svg", axis.file_stem()));
+        draw_atomically(&path, |tmp| scaling::plot(&study, axis, tmp))?;
+    }
+    if !cli.quiet {
+        print!("{markdown}");
+    }
+    eprintln!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,215 @@
+//! `mmsr-bench scaling` end to end on a small generated dataset: every (model, factor, value)
+//! is measured or said to be skipped, the realised graph sizes are those of the graphs the
+//! library builds for the same users, shares are nested, the default point is measured once,
+//! and the report, fits and plots are written. Bad study files are errors naming the field.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{mmsr, stderr};
+use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
+use mmsr_bench::dataset::SplitConfig;
+use mmsr_bench::graph::GraphSet;
+use mmsr_bench::scaling::variant::{select, user_order, users_for_share};
+use mmsr_bench::scaling::{Factor, Study};
+
+const STUDY: &str = "\
+dataset: synthetic
+base_users: 150
+seed: 7
+models: [han-gnn, kv-attention]
+dense: [han-gnn]
+detail_models: [han-gnn]
+inference_samples: 64
+kmeans_iterations: 5
+defaults: {users: 1.0, links: 3, clusters: 30, max_len: 50, layers: 1, tied: true, dim: 16, batch: 64}
+factors:
+  users: [0.25, 0.5, 1.0]
+  links: [1, 3]
+  clusters: [10, 30]
+  max_len: [5, 50]
+  layers: [1, 2]
+  untied_layers: [2]
+  dim: [16]
+  batch: [32]
+synthetic: {users: 300, items: 200, topics: 10}
+";
+
+fn synthetic() -> SyntheticConfig {
+    SyntheticConfig {
+        users: 300,
+        items: 200,
+        topics: 10,
+        ..SyntheticConfig::default()
+    }
+}
+
+#[test]
+fn a_small_study_measures_every_point_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("study.yaml"), STUDY).unwrap();
+    let out = mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "scaling",
+            "--config",
+            "study.yaml",
+            "--out",
+            "study",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let study: Study =
+        serde_json::from_slice(&std::fs::read(dir.path().join("study/scaling.json")).unwrap())
+            .unwrap();
+    assert_eq!(study.base_users, 150);
+    assert!(study.skipped.is_empty(), "{:?}", study.skipped);
+
+    // Every contestant at every value of its factors.
+    let expect = |factor: Factor, values: &[f64], labels: &[&str]| {
+        for &v in values {
+            for label in labels {
+                assert!(
+                    study.measurements.iter().any(|m| m.factor == factor
+                        && m.value == v
+                        && m.contestant().label() == *label),
+                    "{label} at {factor} = {v}"
+                );
+            }
+        }
+    };
+    let all = ["han-gnn", "han-gnn (dense)", "kv-attention"];
+    let detail = ["han-gnn", "han-gnn (dense)"];
+    expect(Factor::Users, &[0.25, 0.5, 1.0], &all);
+    expect(Factor::Links, &[1.0, 3.0], &all);
+    expect(Factor::Clusters, &[10.0, 30.0], &all);
+    expect(Factor::MaxLen, &[5.0, 50.0], &detail);
+    expect(Factor::Layers, &[1.0, 2.0], &detail);
+    expect(Factor::UntiedLayers, &[2.0], &detail);
+    assert!(!study
+        .measurements
+        .iter()
+        .any(|m| m.model == "kv-attention" && !m.factor.changes_graphs()));
+    for m in &study.measurements {
+        assert!(
+            m.train_seconds > 0.0 && m.inference_seconds_per_1000 > 0.0,
+            "{m:?}"
+        );
+        assert_eq!(m.inference_samples, 64);
+    }
+
+    // The default point is measured once and reported under each factor.
+    let default_runs: Vec<_> = study
+        .measurements
+        .iter()
+        .filter(|m| m.model == "han-gnn" && !m.dense && m.point == study.config.defaults)
+        .collect();
+    assert!(default_runs.len() >= 5, "{}", default_runs.len());
+    assert!(default_runs
+        .iter()
+        .all(|m| m.train_seconds == default_runs[0].train_seconds));
+
+    // Realised sizes: the graphs the library builds for the same users and codes.
+    let data = generate(&synthetic(), &SplitConfig::default());
+    let order = user_order(&data.splits.train, Some(150), 7);
+    let edges_at = |share: f64| {
+        let users: HashSet<u32> = order[..users_for_share(150, share)]
+            .iter()
+            .copied()
+            .collect();
+        let train = select(&data.splits.train, Some(&users), 50);
+        let bundles = data.codes.as_ref().unwrap().item_bundles(data.num_items());
+        (
+            train.len(),
+            GraphSet::build(&train, Some(&bundles)).stats().total_edges,
+        )
+    };
+    for share in [0.25, 0.5, 1.0] {
+        let m = study
+            .measurements
+            .iter()
+            .find(|m| m.factor == Factor::Users && m.value == share && !m.dense)
+            .unwrap();
+        assert_eq!(
+            (m.train_graphs, m.total_edges),
+            edges_at(share),
+            "share {share}"
+        );
+        assert_eq!(m.users, users_for_share(150, share));
+    }
+    let edges = |factor: Factor, value: f64| {
+        study
+            .measurements
+            .iter()
+            .find(|m| m.factor == factor && m.value == value)
+            .unwrap()
+            .total_edges
+    };
+    assert!(edges(Factor::Links, 1.0) < edges(Factor::Links, 3.0));
+    assert!(edges(Factor::Users, 0.25) < edges(Factor::Users, 1.0));
+    let nodes = |value: f64| {
+        study
+            .measurements
+            .iter()
+            .find(|m| m.factor == Factor::MaxLen && m.value == value)
+            .unwrap()
+            .total_nodes
+    };
+    assert!(nodes(5.0) < nodes(50.0));
+
+    // Fits, verdict, report and plots.
+    let fits = study
+        .analysis
+        .fits
+        .iter()
+        .find(|f| f.model == "han-gnn" && !f.dense)
+        .unwrap();
+    assert_eq!(fits.users.unwrap().points, 3);
+    assert!(fits.users.unwrap().interval.is_some());
+    assert_eq!(fits.edges.unwrap().points, 5);
+    let ratio = study.analysis.ratio.as_ref().unwrap();
+    assert_eq!(ratio.points, 5);
+    assert!(study
+        .analysis
+        .crossovers
+        .iter()
+        .any(|c| c.model == "han-gnn"));
+    let markdown = std::fs::read_to_string(dir.path().join("study/scaling.md")).unwrap();
+    assert!(markdown.contains("## Verdict") && markdown.contains("han-gnn (dense)"));
+    for plot in ["time-vs-users", "time-vs-edges"] {
+        let svg =
+            std::fs::read_to_string(dir.path().join(format!("study/plots/{plot}.svg"))).unwrap();
+        assert!(
+            svg.contains("kv-attention") && svg.contains("slope"),
+            "{plot}"
+        );
+    }
+}
+
+#[test]
+fn bad_study_files_are_errors_that_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        ("dataset: synthetic\nbogus: 1\n", "bogus"),
+        ("factors: {users: [0.0]}\n", "factors.users"),
+        ("factors: {links: [0]}\n", "factors.links"),
+        ("factors: {max_len: [200]}\n", "150"),
+        ("models: [han-gnn]\ndense: [gat]\n", "dense"),
+        (
+            "models: [sasrec]\ndense: []\ndetail_models: []\n",
+            "not a graph model",
+        ),
+    ] {
+        std::fs::write(dir.path().join("bad.yaml"), text).unwrap();
+        let out = mmsr(
+            dir.path(),
+            &["-q", "scaling", "--config", "bad.yaml", "--device", "cpu"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(stderr(&out).contains(needle), "{text}: {}", stderr(&out));
+    }
+}
