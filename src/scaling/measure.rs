@@ -17,6 +17,7 @@ use crate::config::ModelSpec;
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::report::env::{current_rss_bytes, peak_rss_bytes, release_and_reset_peak_rss};
 use crate::train::evaluation::evaluate;
+use crate::train::trainer::synchronize;
 use crate::train::{shuffle_rng, BatchSource, SplitInputs};
 
 /// A registered model in one layout.
@@ -112,12 +113,6 @@ pub fn resolve_at(
         return Err(format!("{} is not a graph model", contestant.model));
     }
     model::resolve(&spec).map_err(|e| e.to_string())
-}
-
-fn synchronize(device: Device) {
-    if let Device::Cuda(index) = device {
-        tch::Cuda::synchronize(index as i64);
-    }
 }
 
 /// The graphs a model reads at a variant.

@@ -60,7 +60,8 @@ pub fn shuffle_rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed)
 }
 
-fn synchronize(device: Device) {
+/// Waits for queued CUDA work, so that a clock read afterwards measures it.
+pub fn synchronize(device: Device) {
     if let Device::Cuda(index) = device {
         tch::Cuda::synchronize(index as i64);
     }
