@@ -13,7 +13,7 @@ use crate::config::{EvalConfig, ExperimentConfig, RunConfig, TrainConfig};
 use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep, Stream};
 use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::{self, DeviceChoice};
-use crate::graph::splits::SplitStructures;
+use crate::graph::splits::{ReceptiveFields, SplitStructures};
 use crate::graph::{GraphSet, SplitGraphs, StructureSet};
 use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
@@ -261,13 +261,28 @@ pub fn run_one(
         .as_ref()
         .filter(|(_, input)| input.structure)
         .map(|(g, _)| g.structure());
+    // Models that declare a receptive field are evaluated (and, when asked, trained) on it:
+    // the same scores for a fraction of the work (`graph::receptive`).
+    let receptive = graphs.as_ref().and_then(|(g, input)| {
+        let reach = input.receptive_reach.filter(|_| !input.structure)?;
+        Some(g.receptive_fields(reach, input.receptive_training))
+    });
     let split_inputs =
         |pick: fn(&SplitGraphs) -> &GraphSet,
+         pick_pruned: fn(&ReceptiveFields) -> Option<&GraphSet>,
          pick_structure: fn(&SplitStructures) -> &StructureSet| {
-            graphs.as_ref().map(|(g, _)| SplitInputs {
-                graphs: pick(g),
-                structure: structure.map(pick_structure),
-            })
+            graphs
+                .as_ref()
+                .map(|(g, _)| match receptive.as_ref().and_then(pick_pruned) {
+                    Some(pruned) => SplitInputs {
+                        graphs: pruned,
+                        structure: None,
+                    },
+                    None => SplitInputs {
+                        graphs: pick(g),
+                        structure: structure.map(pick_structure),
+                    },
+                })
         };
     let kind = request.model.kind;
     let pattern = |stream| {
@@ -278,21 +293,21 @@ pub fn run_one(
     let sources = SplitSources {
         train: BatchSource::new(
             &data.splits.train,
-            split_inputs(|g| &g.train, |s| &s.train),
+            split_inputs(|g| &g.train, |r| r.train.as_ref(), |s| &s.train),
             kind,
             device,
         )
         .with_missing(pattern(Stream::Train)),
         valid: BatchSource::new(
             &data.splits.valid,
-            split_inputs(|g| &g.valid, |s| &s.valid),
+            split_inputs(|g| &g.valid, |r| Some(&r.valid), |s| &s.valid),
             kind,
             device,
         )
         .with_missing(pattern(Stream::Valid)),
         test: BatchSource::new(
             &data.splits.test,
-            split_inputs(|g| &g.test, |s| &s.test),
+            split_inputs(|g| &g.test, |r| Some(&r.test), |s| &s.test),
             kind,
             device,
         )

@@ -284,3 +284,127 @@ fn graphormer_reads_distances_and_degrees() {
     let other = tch::no_grad(|| built.model.model.scores(&moved, false));
     assert!(max_abs_diff(&scores, &other) > 1e-5);
 }
+
+/// Evaluation reads each graph's receptive field (`graph::receptive`): for every graph model that
+/// declares one, in each layout, with one layer and with two untied layers, the scores on pruned
+/// graphs equal those on whole graphs (1e-5), and pruning removes edges. The reach is tight
+/// where it matters: one step less moves the one-layer scores of HAN-GNN (its heho branch scores
+/// phase-1 results) and of GCN (it reads its neighbours' degrees).
+#[test]
+fn receptive_field_pruning_leaves_evaluation_scores_unchanged() {
+    let data = random_dataset(8);
+    let test = &data.splits.test;
+    let all: Vec<usize> = (0..test.len()).collect();
+    let mut checked = 0;
+    for name in graph_entries() {
+        for layout in ["dense", "sparse"] {
+            for (layers, tied) in [(1, true), (2, false)] {
+                let mut spec = mmsr_bench::config::ModelSpec::named(name);
+                spec.params.insert("layout".into(), json!(layout));
+                if mmsr_bench::model::resolve(&spec).is_err() {
+                    continue;
+                }
+                let built = build(name, params(layout, layers, tied), &data, 9);
+                let kind = built.resolved.kind;
+                let InputKind::Graph(input) = kind else {
+                    unreachable!()
+                };
+                let Some(reach) = input.receptive_reach else {
+                    assert_eq!(name, "graphormer", "only Graphormer reads whole graphs");
+                    continue;
+                };
+                let label =
+                    format!("{name} ({layout}, {layers} layers, tied {tied}, reach {reach})");
+                let whole = inputs(&data, test, kind).unwrap();
+                let scores = |graphs: mmsr_bench::graph::GraphSet| {
+                    let pruned = zoo::Inputs {
+                        graphs,
+                        structure: None,
+                    };
+                    let batch = source(test, Some(&pruned), kind).batch(&all);
+                    tch::no_grad(|| built.model.model.scores(&batch, false))
+                };
+                let reference = scores(whole.graphs.clone());
+                let cut = whole.graphs.receptive_field(reach);
+                assert!(
+                    reach >= 3 || cut.stats().total_edges < whole.graphs.stats().total_edges,
+                    "{label}: pruning removed nothing"
+                );
+                let diff = max_abs_diff(&reference, &scores(cut));
+                assert!(diff < 1e-5, "{label}: pruned scores moved by {diff}");
+                if layers == 1 && ["han-gnn", "gcn"].contains(&name) {
+                    let short =
+                        max_abs_diff(&reference, &scores(whole.graphs.receptive_field(reach - 1)));
+                    assert!(
+                        short > 1e-5,
+                        "{label}: one step less reads everything too ({short})"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40, "{checked} configurations checked");
+}
+
+/// `train_on_receptive_fields`: with every dropout at 0, the training loss and every gradient on
+/// pruned graphs equal those on whole graphs (1e-5); the option is part of the parameters only
+/// when set, so the run ids of whole-graph runs do not change.
+#[test]
+fn training_on_receptive_fields_gives_the_same_loss_and_gradients() {
+    let data = random_dataset(10);
+    let train = &data.splits.train;
+    let indices: Vec<usize> = (0..train.len()).step_by(2).take(64).collect();
+    for (name, layout) in [
+        ("han-gnn", "sparse"),
+        ("han-gnn", "dense"),
+        ("han-gnn-fixed", "sparse"),
+        ("gcn", "sparse"),
+        ("kv-attention", "sparse"),
+        ("hgt", "sparse"),
+    ] {
+        let default = build(name, json!({"layout": layout, "dim": 16}), &data, 12);
+        let params = default.resolved.params.as_object().unwrap();
+        assert!(!params.contains_key("train_on_receptive_fields"), "{name}");
+        let p = with_dropout(
+            name,
+            json!({"layout": layout, "dim": 16, "train_on_receptive_fields": true}),
+            0.0,
+        );
+        let (whole, cut) = (build(name, p.clone(), &data, 12), build(name, p, &data, 12));
+        assert_eq!(
+            cut.resolved.params["train_on_receptive_fields"],
+            json!(true),
+            "{name}"
+        );
+        let kind = cut.resolved.kind;
+        let InputKind::Graph(input) = kind else {
+            unreachable!()
+        };
+        assert!(input.receptive_training, "{name}");
+        let whole_inputs = inputs(&data, train, kind).unwrap();
+        let cut_inputs = zoo::Inputs {
+            graphs: whole_inputs
+                .graphs
+                .receptive_field(input.receptive_reach.unwrap()),
+            structure: None,
+        };
+        let loss = |built: &zoo::Built, graphs: &zoo::Inputs| {
+            let batch = source(train, Some(graphs), kind).batch(&indices);
+            let loss = built.model.model.loss(&batch);
+            loss.backward();
+            loss.double_value(&[])
+        };
+        let (a, b) = (loss(&whole, &whole_inputs), loss(&cut, &cut_inputs));
+        let label = format!("{name} ({layout})");
+        assert!((a - b).abs() < 1e-5, "{label}: loss {a} against {b}");
+        let (ga, gb) = (gradients(&whole.vs), gradients(&cut.vs));
+        for ((variable, x), (_, y)) in ga.iter().zip(&gb) {
+            let diff = max_abs_diff(x, y);
+            assert!(
+                diff < 1e-5,
+                "{label}: gradient of {variable} differs by {diff}"
+            );
+        }
+    }
+}

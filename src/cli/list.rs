@@ -75,6 +75,13 @@ pub fn models(args: &ModelsArgs) -> Result<ExitCode> {
             let model = if i == 0 { entry.name } else { "" };
             table.add_row(vec![model.to_string(), name.clone(), shown]);
         }
+        for name in entry.family.optional_parameters {
+            table.add_row(vec![
+                String::new(),
+                name.to_string(),
+                "false  (stored only when set)".into(),
+            ]);
+        }
     }
     println!("{table}");
     println!(

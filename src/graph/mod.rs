@@ -3,6 +3,7 @@
 //! layouts the models consume.
 pub mod batch;
 pub mod builder;
+pub mod receptive;
 pub mod set;
 pub mod splits;
 pub mod structure;

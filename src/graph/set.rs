@@ -44,18 +44,18 @@ impl GraphView<'_> {
 /// and likewise for edges, aliases and position entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GraphSet {
-    node_offsets: Vec<usize>,
-    nodes: Vec<u32>,
-    types: Vec<u8>,
-    edge_offsets: Vec<usize>,
-    edge_rows: Vec<u16>,
-    edge_cols: Vec<u16>,
-    edge_relations: Vec<u8>,
-    alias_offsets: Vec<usize>,
-    alias: Vec<u16>,
-    position_offsets: Vec<usize>,
-    position_nodes: Vec<u16>,
-    position_indices: Vec<u16>,
+    pub(super) node_offsets: Vec<usize>,
+    pub(super) nodes: Vec<u32>,
+    pub(super) types: Vec<u8>,
+    pub(super) edge_offsets: Vec<usize>,
+    pub(super) edge_rows: Vec<u16>,
+    pub(super) edge_cols: Vec<u16>,
+    pub(super) edge_relations: Vec<u8>,
+    pub(super) alias_offsets: Vec<usize>,
+    pub(super) alias: Vec<u16>,
+    pub(super) position_offsets: Vec<usize>,
+    pub(super) position_nodes: Vec<u16>,
+    pub(super) position_indices: Vec<u16>,
 }
 
 /// Size distribution of a graph set (spec §9.2: record n, |E_ho|, |E_he| per dataset).
@@ -75,7 +75,7 @@ pub struct GraphStats {
 }
 
 impl GraphSet {
-    fn empty() -> Self {
+    pub(super) fn empty() -> Self {
         Self {
             node_offsets: vec![0],
             edge_offsets: vec![0],

@@ -17,6 +17,14 @@ pub struct SplitGraphs {
     structure: OnceLock<SplitStructures>,
 }
 
+/// The splits' graphs cut to a receptive field (`graph::receptive`); the training split only when
+/// the model trains on receptive fields.
+pub struct ReceptiveFields {
+    pub train: Option<GraphSet>,
+    pub valid: GraphSet,
+    pub test: GraphSet,
+}
+
 /// Distances and degrees of every graph of the three splits.
 pub struct SplitStructures {
     pub train: StructureSet,
@@ -60,6 +68,21 @@ impl SplitGraphs {
             build_seconds: start.elapsed().as_secs_f64(),
             structure: OnceLock::new(),
         }
+    }
+
+    /// The graphs cut to reach `reach` (in parallel; a run's own copy, as the reach is the
+    /// model's).
+    pub fn receptive_fields(&self, reach: usize, train: bool) -> ReceptiveFields {
+        let (train, (valid, test)) = rayon::join(
+            || train.then(|| self.train.receptive_field(reach)),
+            || {
+                rayon::join(
+                    || self.valid.receptive_field(reach),
+                    || self.test.receptive_field(reach),
+                )
+            },
+        );
+        ReceptiveFields { train, valid, test }
     }
 
     /// The structure encodings, computed once (in parallel) on the first call.

@@ -35,6 +35,10 @@ impl GraphLayer for GcnLayer {
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
 
+    fn reads_neighbour_degrees(config: &GcnConfig) -> bool {
+        !config.compat
+    }
+
     fn new(path: &nn::Path, common: &GraphCommon, config: &GcnConfig, _first: bool) -> Self {
         let init = uniform_init(common.dim);
         Self {

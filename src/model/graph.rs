@@ -40,6 +40,20 @@ pub trait GraphLayer: Sized + 'static {
         Ok(())
     }
 
+    /// Message-passing steps of one layer, each reading a node's direct neighbours; `None` for a
+    /// layer that reads the whole graph (attention over every pair of nodes). Evaluation prunes
+    /// each graph to what `last` pooling reads after all layers (`graph::receptive`), and
+    /// `tests/graph_models.rs` checks that the scores do not move.
+    fn hops(_config: &Self::Config) -> Option<usize> {
+        Some(1)
+    }
+
+    /// Whether an edge's weight reads its neighbour's degree (GCN's symmetric normalisation), so
+    /// the receptive field must hold one more step of edges to count them.
+    fn reads_neighbour_degrees(_config: &Self::Config) -> bool {
+        false
+    }
+
     /// `first`: the layer applied first, which owns any encodings added once to the input.
     fn new(path: &nn::Path, common: &GraphCommon, config: &Self::Config, first: bool) -> Self;
 
@@ -71,6 +85,13 @@ pub struct GraphCommon {
     pub init_codes_from_centres: bool,
     /// Code nodes in the graphs; false runs on the item sub-graph only.
     pub codes: bool,
+    /// Train on each graph's receptive field (`graph::receptive`, as evaluation always does):
+    /// the same model, loss and gradients for a fraction of the work, but dropout masks are drawn
+    /// for fewer nodes and edges, so a run's numbers differ from whole-graph training (not their
+    /// distribution). Off by default and then left out of the parameters, so the run ids of
+    /// whole-graph runs stay what they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub train_on_receptive_fields: bool,
 }
 
 impl Default for GraphCommon {
@@ -85,6 +106,7 @@ impl Default for GraphCommon {
             position_embedding: true,
             init_codes_from_centres: true,
             codes: true,
+            train_on_receptive_fields: false,
         }
     }
 }
@@ -145,10 +167,12 @@ impl<'de, L: GraphLayer> Deserialize<'de> for GraphModelConfig<L> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut layer = Map::deserialize(deserializer)?;
         let mut common = Map::new();
-        for key in object(&GraphCommon::default())
-            .map_err(D::Error::custom)?
-            .keys()
-        {
+        // Every common key, the ones serialised only when set included.
+        let all_keys = GraphCommon {
+            train_on_receptive_fields: true,
+            ..GraphCommon::default()
+        };
+        for key in object(&all_keys).map_err(D::Error::custom)?.keys() {
             if let Some(value) = layer.remove(key) {
                 common.insert(key.clone(), value);
             }
@@ -233,12 +257,18 @@ impl<L: GraphLayer> Recommender for GraphRecommender<L> {
 impl<L: GraphLayer> Model for GraphRecommender<L> {
     type Config = GraphModelConfig<L>;
     const VERSION: u32 = 100 * WRAPPER_VERSION + L::VERSION;
+    const OPTIONAL_PARAMETERS: &'static [&'static str] = &["train_on_receptive_fields"];
 
     fn input_kind(config: &Self::Config) -> InputKind {
         InputKind::Graph(GraphInput {
             layout: config.common.layout,
             codes: config.common.codes,
             structure: L::needs_structure(&config.layer),
+            receptive_reach: L::hops(&config.layer).map(|hops| {
+                hops * config.common.layers - 1
+                    + usize::from(L::reads_neighbour_degrees(&config.layer))
+            }),
+            receptive_training: config.common.train_on_receptive_fields,
         })
     }
 

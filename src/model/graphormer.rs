@@ -129,6 +129,11 @@ impl GraphLayer for GraphormerLayer {
         true
     }
 
+    /// Every node attends to every node of its graph.
+    fn hops(_config: &GraphormerConfig) -> Option<usize> {
+        None
+    }
+
     fn validate(config: &GraphormerConfig, common: &GraphCommon) -> Result<(), String> {
         check_heads(config.heads, common.dim)?;
         if config.ffn_multiplier < 1 {

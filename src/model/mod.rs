@@ -58,6 +58,12 @@ pub struct GraphInput {
     pub codes: bool,
     /// Shortest-path distances and degrees (Graphormer's encodings), dense layout only.
     pub structure: bool,
+    /// How far from the pooled node a node's aggregation still reaches the output (message-
+    /// passing steps − 1, + 1 where neighbours' degrees are read); `None`: some layer reads the
+    /// whole graph. Evaluation cuts each graph to that receptive field (`graph::receptive`).
+    pub receptive_reach: Option<usize>,
+    /// Training batches are cut to the receptive field too (`train_on_receptive_fields`).
+    pub receptive_training: bool,
 }
 
 /// What a model needs from each batch besides the targets; the trainer builds exactly that.
@@ -130,6 +136,9 @@ pub trait Model: Recommender + Sized + 'static {
     /// Implementation version, part of every run id: bump it whenever the model's numbers
     /// change (`tests/model_versions.rs` fails when outputs change without a bump).
     const VERSION: u32;
+    /// Parameters serialised only when set (left out at their default, so adding one kept the
+    /// run ids of existing results); accepted like the others.
+    const OPTIONAL_PARAMETERS: &'static [&'static str] = &[];
 
     fn input_kind(config: &Self::Config) -> InputKind;
 

@@ -32,6 +32,8 @@ pub struct Family {
     pub name: &'static str,
     /// The model type's implementation version ([`Model::VERSION`]).
     pub version: u32,
+    /// [`Model::OPTIONAL_PARAMETERS`].
+    pub optional_parameters: &'static [&'static str],
     resolve: fn(&Map<String, Value>) -> Result<Value, String>,
     input_kind: fn(&Value) -> InputKind,
     build: BuildFn,
@@ -41,6 +43,7 @@ const fn family<M: Model>(name: &'static str) -> Family {
     Family {
         name,
         version: M::VERSION,
+        optional_parameters: M::OPTIONAL_PARAMETERS,
         resolve: resolve_config::<M>,
         input_kind: input_kind_of::<M>,
         build: build_model::<M>,
@@ -56,7 +59,8 @@ pub fn parameter_names<C: serde::Serialize + Default>() -> Vec<String> {
 }
 
 fn resolve_config<M: Model>(params: &Map<String, Value>) -> Result<Value, String> {
-    let known = parameter_names::<M::Config>();
+    let mut known = parameter_names::<M::Config>();
+    known.extend(M::OPTIONAL_PARAMETERS.iter().map(|name| name.to_string()));
     if let Some(unknown) = params.keys().find(|k| !known.contains(k)) {
         let listed = if known.is_empty() {
             "it has no parameters".to_string()

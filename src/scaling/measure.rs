@@ -14,6 +14,7 @@ use tch::{nn, Device};
 use super::config::{Factor, ScalingPoint};
 use super::variant::{Graphs, Variant};
 use crate::config::ModelSpec;
+use crate::graph::GraphSet;
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::report::env::{current_rss_bytes, peak_rss_bytes, release_and_reset_peak_rss};
 use crate::train::evaluation::evaluate;
@@ -170,15 +171,36 @@ pub fn measure(
         device: options.device,
     };
     let built = model::build(resolved, &vs, &context).map_err(|e| e.to_string())?;
+    // As in a run: inference reads receptive fields, and training too when the model asks
+    // (cut once, untimed).
+    let reach = input.receptive_reach.filter(|_| !input.structure);
+    let pruned_train = reach
+        .filter(|_| input.receptive_training)
+        .map(|reach| graphs.train.receptive_field(reach));
+    let pruned_inference = reach.map(|reach| graphs.inference.receptive_field(reach));
+    fn inputs<'a>(
+        pruned: &'a Option<GraphSet>,
+        graphs: &'a Graphs,
+        structure: bool,
+        train: bool,
+    ) -> SplitInputs<'a> {
+        match pruned {
+            Some(graphs) => SplitInputs {
+                graphs,
+                structure: None,
+            },
+            None => split_inputs(graphs, structure, train),
+        }
+    }
     let train = BatchSource::new(
         &variant.data.splits.train,
-        Some(split_inputs(graphs, input.structure, true)),
+        Some(inputs(&pruned_train, graphs, input.structure, true)),
         resolved.kind,
         options.device,
     );
     let inference = BatchSource::new(
         &variant.data.splits.test,
-        Some(split_inputs(graphs, input.structure, false)),
+        Some(inputs(&pruned_inference, graphs, input.structure, false)),
         resolved.kind,
         options.device,
     );

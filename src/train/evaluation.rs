@@ -17,19 +17,30 @@ pub enum EvaluationError {
 
 /// 1-based ranks of the targets (0-based columns) in each row of `scores` [B, I]:
 /// `1 + #{j : s_j > s_t} + #{j < t : s_j == s_t}`, exactly [`crate::eval::rank_of_target`].
+/// Two passes over the scores (greater, equal); a row whose target shares its score with
+/// another item (rare with float scores) gets the column-order tie count in a third pass over
+/// just those rows.
 pub fn target_ranks(scores: &Tensor, targets: &Tensor) -> Tensor {
-    let num_items = scores.size()[1];
     let targets = targets.unsqueeze(1);
     let target_scores = scores.gather(1, &targets, false);
     let higher = scores
         .gt_tensor(&target_scores)
         .sum_dim_intlist(1, false, Kind::Int64);
-    let columns = Tensor::arange(num_items, (Kind::Int64, scores.device())).unsqueeze(0);
-    let tied_before = scores
+    let equal = scores
         .eq_tensor(&target_scores)
-        .logical_and(&columns.lt_tensor(&targets))
         .sum_dim_intlist(1, false, Kind::Int64);
-    higher + tied_before + 1
+    let tied_rows = equal.gt(1).nonzero().squeeze_dim(1);
+    if tied_rows.size()[0] == 0 {
+        return higher + 1;
+    }
+    let tied_scores = scores.index_select(0, &tied_rows);
+    let tied_targets = targets.index_select(0, &tied_rows);
+    let columns = Tensor::arange(scores.size()[1], (Kind::Int64, scores.device())).unsqueeze(0);
+    let tied_before = tied_scores
+        .eq_tensor(&target_scores.index_select(0, &tied_rows))
+        .logical_and(&columns.lt_tensor(&tied_targets))
+        .sum_dim_intlist(1, false, Kind::Int64);
+    higher.index_add(0, &tied_rows, &tied_before) + 1
 }
 
 /// Scores every sample of `source` once (no dropout, no gradients) and averages the metrics.
@@ -69,9 +80,16 @@ mod tests {
     fn tensor_ranks_equal_the_pure_rule_with_ties() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let (rows, cols) = (64usize, 37usize);
-        // Few distinct values so that ties are everywhere.
+        // Few distinct values in the first half of the rows, so that ties are everywhere; all
+        // distinct in the second half (the path without the tie pass).
         let scores: Vec<f32> = (0..rows * cols)
-            .map(|_| rng.random_range(0..5) as f32)
+            .map(|i| {
+                if i < rows / 2 * cols {
+                    rng.random_range(0..5) as f32
+                } else {
+                    i as f32 + rng.random_range(0.0..0.5)
+                }
+            })
             .collect();
         let targets: Vec<i64> = (0..rows)
             .map(|_| rng.random_range(0..cols as i64))
@@ -83,5 +101,16 @@ mod tests {
             let expected = rank_of_target(&scores[r * cols..(r + 1) * cols], targets[r] as usize);
             assert_eq!(ranks[r] as usize, expected, "row {r}");
         }
+    }
+
+    #[test]
+    fn tensor_ranks_without_any_tie_take_the_two_pass_path() {
+        // Distinct scores, descending with the column: the target's rank is its column + 1.
+        let scores = Tensor::arange(50, (Kind::Float, tch::Device::Cpu))
+            .neg()
+            .view([5, 10]);
+        let targets = Tensor::from_slice(&[0i64, 3, 9, 5, 1]);
+        let ranks = Vec::<i64>::try_from(target_ranks(&scores, &targets)).unwrap();
+        assert_eq!(ranks, vec![1, 4, 10, 6, 2]);
     }
 }

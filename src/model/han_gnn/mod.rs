@@ -232,6 +232,12 @@ impl GraphLayer for HanLayer {
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
 
+    /// Two phases, each a step over one edge set (phase 2 reads phase-1 results in the
+    /// invasive and fixed variants).
+    fn hops(_config: &HanConfig) -> Option<usize> {
+        Some(2)
+    }
+
     fn validate(config: &HanConfig, _common: &GraphCommon) -> Result<(), String> {
         check_probability("attention_dropout", config.attention_dropout)?;
         if config.invasive && !matches!(config.fusion, Fusion::Gate | Fusion::Hohe | Fusion::Heho) {

@@ -159,6 +159,8 @@ struct Part {
 
 impl Downloader {
     pub fn new(options: DownloadOptions) -> Result<Self, DownloadError> {
+        // rustls needs a process-wide crypto provider; an Err only says one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = Client::builder()
             .user_agent(concat!("mmsr-bench/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
