@@ -264,25 +264,19 @@ pub fn run_one(
     // Models that declare a receptive field are evaluated (and, when asked, trained) on it:
     // the same scores for a fraction of the work (`graph::receptive`).
     let receptive = graphs.as_ref().and_then(|(g, input)| {
-        let reach = input.receptive_reach.filter(|_| !input.structure)?;
-        Some(g.receptive_fields(reach, input.receptive_training))
+        Some(g.receptive_fields(input.evaluation_reach()?, input.receptive_training))
     });
     let split_inputs =
         |pick: fn(&SplitGraphs) -> &GraphSet,
          pick_pruned: fn(&ReceptiveFields) -> Option<&GraphSet>,
          pick_structure: fn(&SplitStructures) -> &StructureSet| {
-            graphs
-                .as_ref()
-                .map(|(g, _)| match receptive.as_ref().and_then(pick_pruned) {
-                    Some(pruned) => SplitInputs {
-                        graphs: pruned,
-                        structure: None,
-                    },
-                    None => SplitInputs {
-                        graphs: pick(g),
-                        structure: structure.map(pick_structure),
-                    },
-                })
+            graphs.as_ref().map(|(g, _)| {
+                SplitInputs {
+                    graphs: pick(g),
+                    structure: structure.map(pick_structure),
+                }
+                .or_pruned(receptive.as_ref().and_then(pick_pruned))
+            })
         };
     let kind = request.model.kind;
     let pattern = |stream| {

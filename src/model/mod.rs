@@ -66,6 +66,19 @@ pub struct GraphInput {
     pub receptive_training: bool,
 }
 
+impl GraphInput {
+    /// The reach evaluation graphs are cut to (`graph::receptive`); never for models that read
+    /// structure encodings, which belong to the whole graphs.
+    pub fn evaluation_reach(&self) -> Option<usize> {
+        self.receptive_reach.filter(|_| !self.structure)
+    }
+
+    /// The reach training graphs are cut to, when the model trains on receptive fields.
+    pub fn training_reach(&self) -> Option<usize> {
+        self.evaluation_reach().filter(|_| self.receptive_training)
+    }
+}
+
 /// What a model needs from each batch besides the targets; the trainer builds exactly that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputKind {

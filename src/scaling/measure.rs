@@ -14,7 +14,6 @@ use tch::{nn, Device};
 use super::config::{Factor, ScalingPoint};
 use super::variant::{Graphs, Variant};
 use crate::config::ModelSpec;
-use crate::graph::GraphSet;
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::report::env::{current_rss_bytes, peak_rss_bytes, release_and_reset_peak_rss};
 use crate::train::evaluation::evaluate;
@@ -173,34 +172,21 @@ pub fn measure(
     let built = model::build(resolved, &vs, &context).map_err(|e| e.to_string())?;
     // As in a run: inference reads receptive fields, and training too when the model asks
     // (cut once, untimed).
-    let reach = input.receptive_reach.filter(|_| !input.structure);
-    let pruned_train = reach
-        .filter(|_| input.receptive_training)
+    let pruned_train = input
+        .training_reach()
         .map(|reach| graphs.train.receptive_field(reach));
-    let pruned_inference = reach.map(|reach| graphs.inference.receptive_field(reach));
-    fn inputs<'a>(
-        pruned: &'a Option<GraphSet>,
-        graphs: &'a Graphs,
-        structure: bool,
-        train: bool,
-    ) -> SplitInputs<'a> {
-        match pruned {
-            Some(graphs) => SplitInputs {
-                graphs,
-                structure: None,
-            },
-            None => split_inputs(graphs, structure, train),
-        }
-    }
+    let pruned_inference = input
+        .evaluation_reach()
+        .map(|reach| graphs.inference.receptive_field(reach));
     let train = BatchSource::new(
         &variant.data.splits.train,
-        Some(inputs(&pruned_train, graphs, input.structure, true)),
+        Some(split_inputs(graphs, input.structure, true).or_pruned(pruned_train.as_ref())),
         resolved.kind,
         options.device,
     );
     let inference = BatchSource::new(
         &variant.data.splits.test,
-        Some(inputs(&pruned_inference, graphs, input.structure, false)),
+        Some(split_inputs(graphs, input.structure, false).or_pruned(pruned_inference.as_ref())),
         resolved.kind,
         options.device,
     );

@@ -17,6 +17,20 @@ pub struct SplitInputs<'a> {
     pub structure: Option<&'a StructureSet>,
 }
 
+impl<'a> SplitInputs<'a> {
+    /// `pruned` (the same graphs cut to a receptive field, which carry no structure encodings)
+    /// when there is one, else `self`.
+    pub fn or_pruned(self, pruned: Option<&'a GraphSet>) -> Self {
+        match pruned {
+            Some(graphs) => Self {
+                graphs,
+                structure: None,
+            },
+            None => self,
+        }
+    }
+}
+
 /// One split's samples (and their prebuilt graphs), ready to be cut into batches.
 pub struct BatchSource<'a> {
     samples: &'a SampleSet,
