@@ -3,7 +3,7 @@
 //! tampering that only a re-run can see is caught by `--rerun`; a reference band flags a
 //! regression; unusable input exits 2.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

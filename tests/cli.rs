@@ -1,6 +1,6 @@
 //! The commands as a user runs them: outputs, result files, exit codes and error messages.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -5,11 +5,9 @@
 //! back, the resumed outcome equals an uninterrupted one, and nothing outside the command's output
 //! is touched.
 
-mod common;
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/raw_beauty.rs"]
-mod raw_beauty;
+use crate::common;
+use crate::support::http_server;
+use crate::support::raw_beauty;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

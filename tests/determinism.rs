@@ -55,6 +55,7 @@ fn run(config: &ExperimentConfig, seed: u64) -> RunResult {
 
 #[test]
 fn same_seed_same_numbers_on_the_cpu() {
+    let _rng = crate::common::torch_rng();
     for (model, layout) in [
         ("han-gnn", "sparse"),
         ("han-gnn-fixed", "dense"),

@@ -2,8 +2,7 @@
 //! padding never influences a sample's scores, and the HAN-GNN variants compute what their
 //! names say.
 
-#[path = "support/zoo.rs"]
-mod zoo;
+use crate::support::zoo;
 
 use mmsr_bench::eval::Metric;
 use mmsr_bench::model::{InputKind, REGISTRY};
@@ -49,6 +48,7 @@ fn params(layout: &str, layers: usize, tied: bool) -> serde_json::Value {
 /// every dropout at 0 (so training-only branches run) and in eval mode.
 #[test]
 fn dense_and_sparse_agree_for_every_model_with_both_paths() {
+    let _rng = crate::common::torch_rng();
     let names = both_layouts();
     assert!(names.len() >= 17, "{names:?}");
     assert!(!names.contains(&"graphormer") && names.contains(&"gat"));
@@ -110,6 +110,7 @@ fn dense_and_sparse_agree_for_every_model_with_both_paths() {
 /// graphs (sparse) never leak into them.
 #[test]
 fn padding_and_batch_neighbours_never_influence_scores() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(4);
     let test = &data.splits.test;
     let all: Vec<usize> = (0..test.len().min(40)).collect();
@@ -146,6 +147,7 @@ fn scores_of(name: &str, params: serde_json::Value, seed: i64) -> Tensor {
 
 #[test]
 fn han_gnn_variants_compute_what_their_names_say() {
+    let _rng = crate::common::torch_rng();
     let base = scores_of("han-gnn", json!({"dim": 16}), 3);
     // Every ablation and variant changes the function.
     for entry in REGISTRY
@@ -176,6 +178,7 @@ fn han_gnn_variants_compute_what_their_names_say() {
 
 #[test]
 fn presets_count_only_the_parameters_they_use() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(2);
     let count = |name: &str| {
         build(name, json!({"dim": 16}), &data, 1)
@@ -203,6 +206,7 @@ fn presets_count_only_the_parameters_they_use() {
 /// still give the same metrics, and the dense order must be a permutation sorted by node count.
 #[test]
 fn evaluation_passes_agree_across_layouts_and_orders() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(9);
     let test = &data.splits.test;
     let dense = build(
@@ -246,6 +250,7 @@ fn evaluation_passes_agree_across_layouts_and_orders() {
 
 #[test]
 fn graphormer_reads_distances_and_degrees() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(6);
     let built = build("graphormer", json!({"dim": 16}), &data, 2);
     let InputKind::Graph(input) = built.resolved.kind else {
@@ -292,6 +297,7 @@ fn graphormer_reads_distances_and_degrees() {
 /// phase-1 results) and of GCN (it reads its neighbours' degrees).
 #[test]
 fn receptive_field_pruning_leaves_evaluation_scores_unchanged() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(8);
     let test = &data.splits.test;
     let all: Vec<usize> = (0..test.len()).collect();
@@ -352,6 +358,7 @@ fn receptive_field_pruning_leaves_evaluation_scores_unchanged() {
 /// when set, so the run ids of whole-graph runs do not change.
 #[test]
 fn training_on_receptive_fields_gives_the_same_loss_and_gradients() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(10);
     let train = &data.splits.train;
     let indices: Vec<usize> = (0..train.len()).step_by(2).take(64).collect();

@@ -4,8 +4,7 @@
 //! same layer from generated tensors, and generates parameters for relations it never trained
 //! on from their descriptions.
 
-#[path = "support/zoo.rs"]
-mod zoo;
+use crate::support::zoo;
 
 use mmsr_bench::graph::{GraphBatch, GraphLayout, SparseGraphBatch};
 use mmsr_bench::model::graph::{GraphCommon, GraphLayer};
@@ -35,6 +34,7 @@ fn gelu(x: f64) -> f64 {
 
 #[test]
 fn hgt_matches_an_edge_by_edge_recomputation() {
+    let _rng = crate::common::torch_rng();
     let data = zoo::random_dataset(3);
     let bundles = data.codes.as_ref().unwrap().item_bundles(data.num_items());
     let graphs = mmsr_bench::graph::GraphSet::build(&data.splits.test, Some(&bundles));
@@ -178,6 +178,7 @@ fn random_encodings(seed: i64) -> DescriptionEncodings {
 
 #[test]
 fn hgt_lang_is_hgt_on_generated_tensors() {
+    let _rng = crate::common::torch_rng();
     let data = zoo::random_dataset(3);
     let graph = test_batch(&[0, 1, 2, 3], &data);
     let GraphBatch::Sparse(batch) = &graph else {
@@ -220,6 +221,7 @@ fn hgt_lang_is_hgt_on_generated_tensors() {
 /// the trained hypernetwork; and a relation's parameters follow its description.
 #[test]
 fn hgt_lang_moves_relations_it_never_saw_and_hgt_does_not() {
+    let _rng = crate::common::torch_rng();
     let mut data = zoo::random_dataset(3);
     data.codes.as_mut().unwrap().text = None;
     let graph = test_batch(&[0, 1, 2, 3, 4, 5], &data);

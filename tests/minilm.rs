@@ -5,7 +5,7 @@
 //! These tests need the model that `./ci/setup-minilm.sh` installs into `.models/`; without it
 //! they fail (they are not skipped), saying so.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -77,6 +77,7 @@ fn reference() -> Reference {
 
 #[test]
 fn matches_sentence_transformers() {
+    let _rng = crate::common::torch_rng();
     let model = model();
     let reference = reference();
     assert!(reference.sentences.len() >= 10);
@@ -101,6 +102,7 @@ fn matches_sentence_transformers() {
 
 #[test]
 fn a_vector_does_not_depend_on_its_batch() {
+    let _rng = crate::common::torch_rng();
     let model = model();
     let short = "the next item the user bought";
     let alone = rows(&model.encode(&[short]).unwrap()).remove(0);
@@ -127,6 +129,7 @@ fn a_vector_does_not_depend_on_its_batch() {
 
 #[test]
 fn vectors_have_unit_norm_and_edge_cases_work() {
+    let _rng = crate::common::torch_rng();
     let model = model();
     let texts = ["", "   ", "a", "SPF 50+ 資生堂 🌞", "x y z"];
     let vectors = model.encode(&texts).unwrap();
@@ -144,6 +147,7 @@ fn vectors_have_unit_norm_and_edge_cases_work() {
 
 #[test]
 fn missing_or_corrupt_files_are_explained() {
+    let _rng = crate::common::torch_rng();
     let missing = Path::new("/nonexistent/all-minilm-l6-v2");
     let message = MiniLm::load(missing, Device::Cpu).unwrap_err().to_string();
     assert!(
@@ -197,6 +201,7 @@ fn missing_or_corrupt_files_are_explained() {
 /// and the manifest says where they came from.
 #[test]
 fn prepare_with_minilm_stores_its_vectors_of_the_titles() {
+    let _rng = crate::common::torch_rng();
     let model = model();
     let dir = tempfile::tempdir().unwrap();
     let sequences =
@@ -271,6 +276,7 @@ fn prepare_with_minilm_stores_its_vectors_of_the_titles() {
 
 #[test]
 fn prepare_rejects_text_pooling_with_minilm() {
+    let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("seq.txt"), "u1 a b c\nu2 a b c\n").unwrap();
     let out = common::mmsr(

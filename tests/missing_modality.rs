@@ -3,9 +3,8 @@
 //! exactly there), rate 0 is the complete data, items-only models are unaffected, and the
 //! study's runs get their own table and plot instead of leaderboard rows.
 
-mod common;
-#[path = "support/zoo.rs"]
-mod zoo;
+use crate::common;
+use crate::support::zoo;
 
 use std::collections::BTreeSet;
 
@@ -38,6 +37,7 @@ fn coded_positions(graphs: &GraphSet, g: usize) -> BTreeSet<(u16, Modality)> {
 
 #[test]
 fn graphs_and_sequence_batches_hide_exactly_the_pattern() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(6);
     let c = condition(DropTarget::Both, 0.5);
     let graphs = SplitGraphs::build(&data, true, Some((c, 9)));
@@ -118,6 +118,7 @@ fn with_masks(
 /// when nothing in the history is hidden (rate 0) or when only the other modality is.
 #[test]
 fn fusion_reads_the_missing_vector_exactly_where_the_pattern_hides_a_modality() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(6);
     let image = data.codes.as_ref().unwrap().image.as_ref().unwrap();
     let text = data.codes.as_ref().unwrap().text.as_ref().unwrap();
@@ -163,6 +164,7 @@ fn fusion_reads_the_missing_vector_exactly_where_the_pattern_hides_a_modality() 
 /// neighbours never leak, masks follow the sample).
 #[test]
 fn hidden_positions_follow_the_sample_not_the_batch() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(4);
     let test = &data.splits.test;
     let all: Vec<usize> = (0..test.len().min(40)).collect();
@@ -217,6 +219,7 @@ fn mmsr_single_threaded(dir: &std::path::Path, args: &[&str]) -> std::process::O
 
 #[test]
 fn the_study_runs_every_condition_and_reports_it_apart() {
+    let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("study.yaml"), STUDY).unwrap();
     let out = mmsr_single_threaded(
@@ -299,6 +302,7 @@ fn the_study_runs_every_condition_and_reports_it_apart() {
 
 #[test]
 fn bad_conditions_are_errors_that_name_the_setting() {
+    let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     let out = common::mmsr(
         dir.path(),
@@ -348,6 +352,7 @@ const UNSEEN: &str = "models:\n  - {name: hgt, dim: 32}\ndatasets: [synthetic]\n
 /// ones; the report puts it next to the complete-data run.
 #[test]
 fn a_training_rate_trains_without_and_evaluates_with_the_modality() {
+    let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("unseen.yaml"), UNSEEN).unwrap();
     let out = mmsr_single_threaded(

@@ -6,8 +6,7 @@
 //! (`Model::VERSION`, `GraphLayer::VERSION` or `graph::WRAPPER_VERSION`) and regenerate with
 //! `MMSR_UPDATE_FINGERPRINTS=1 cargo test --release --test model_versions`.
 
-#[path = "support/zoo.rs"]
-mod zoo;
+use crate::support::zoo;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,6 +54,7 @@ fn fingerprint(name: &str) -> Fingerprint {
 
 #[test]
 fn outputs_change_only_with_a_version_bump() {
+    let _rng = crate::common::torch_rng();
     let current: BTreeMap<String, Fingerprint> = REGISTRY
         .iter()
         .map(|e| (e.name.to_string(), fingerprint(e.name)))

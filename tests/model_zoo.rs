@@ -57,6 +57,7 @@ fn run(config: &ExperimentConfig, cache: &mut DatasetCache) -> RunResult {
 
 #[test]
 fn every_registered_model_trains_and_is_deterministic() {
+    let _rng = crate::common::torch_rng();
     let mut cache = DatasetCache::default();
     for entry in REGISTRY {
         let name = entry.name;

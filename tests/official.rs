@@ -1,6 +1,6 @@
 //! The importer for the authors' processed pickles, on the shipped sample (spec §1.4.3).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 //! sequence representation, scores, loss and every gradient compared, in both layouts. Also the
 //! builder against the official `Data` on five toy samples. Tolerances are the fixture README's.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -143,6 +143,7 @@ fn check_graphs(raw: &[RawSample], official: &HashMap<String, Tensor>) {
 
 #[test]
 fn graph_builder_matches_the_official_toy_samples() {
+    let _rng = crate::common::torch_rng();
     check_graphs(
         &samples("sample_graphs.json"),
         &tensors("sample_graphs.safetensors"),
@@ -151,6 +152,7 @@ fn graph_builder_matches_the_official_toy_samples() {
 
 #[test]
 fn graph_builder_matches_the_official_beauty_batch() {
+    let _rng = crate::common::torch_rng();
     check_graphs(&samples("batch.json"), &tensors("batch.safetensors"));
 }
 
@@ -330,10 +332,12 @@ fn check_model(layout: &str) {
 
 #[test]
 fn han_gnn_compat_matches_the_official_model_dense() {
+    let _rng = crate::common::torch_rng();
     check_model("dense");
 }
 
 #[test]
 fn han_gnn_compat_matches_the_official_model_sparse() {
+    let _rng = crate::common::torch_rng();
     check_model("sparse");
 }

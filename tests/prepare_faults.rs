@@ -2,9 +2,8 @@
 //! (a clear error naming the file and the counts, and no prepared dataset), and an image file
 //! whose ASINs match no item (the modality is dropped with a loud warning and recorded).
 
-mod common;
-#[path = "support/raw_beauty.rs"]
-mod raw_beauty;
+use crate::common;
+use crate::support::raw_beauty;
 
 use std::path::Path;
 

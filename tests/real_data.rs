@@ -1,6 +1,6 @@
 //! The split and the prepared format on the real Amazon Beauty 5-core sequences.
 
-mod common;
+use crate::common;
 
 use mmsr_bench::dataset::split::split_sequences;
 use mmsr_bench::dataset::{store, ItemSideInfo, PreparedDataset, Provenance, SplitConfig};

@@ -4,9 +4,8 @@
 //! a small image-feature file. They are served on 127.0.0.1 (the ratings with a dropped
 //! connection), fetched with `download --mirror` and prepared with `prepare`.
 
-mod common;
-#[path = "support/http_server.rs"]
-mod http_server;
+use crate::common;
+use crate::support::http_server;
 
 use std::collections::HashMap;
 use std::io::Write;

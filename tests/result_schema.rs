@@ -2,7 +2,7 @@
 //! (`leaderboard/schema/mmsr-bench-result.v<N>.json`): every committed result file and a freshly
 //! written one validate against it, and it rejects what readers reject.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

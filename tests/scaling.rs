@@ -3,7 +3,7 @@
 //! library builds for the same users, shares are nested, the default point is measured once,
 //! and the report, fits and plots are written. Bad study files are errors naming the field.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 
@@ -86,14 +86,14 @@ fn a_small_study_measures_every_point_and_reports_it() {
     let detail = ["han-gnn", "han-gnn (dense)"];
     expect(Factor::Users, &[0.25, 0.5, 1.0], &all);
     expect(Factor::Links, &[1.0, 3.0], &all);
-    expect(Factor::Clusters, &[10.0, 30.0], &all);
+    expect(Factor::Clusters, &[10.0, 30.0], &detail);
     expect(Factor::MaxLen, &[5.0, 50.0], &detail);
     expect(Factor::Layers, &[1.0, 2.0], &detail);
     expect(Factor::UntiedLayers, &[2.0], &detail);
     assert!(!study
         .measurements
         .iter()
-        .any(|m| m.model == "kv-attention" && !m.factor.changes_graphs()));
+        .any(|m| m.model == "kv-attention" && !m.factor.runs_every_model()));
     for m in &study.measurements {
         assert!(
             m.train_seconds > 0.0 && m.inference_seconds_per_1000 > 0.0,
@@ -171,8 +171,9 @@ fn a_small_study_measures_every_point_and_reports_it() {
     assert_eq!(fits.users.unwrap().points, 3);
     assert!(fits.users.unwrap().interval.is_some());
     assert_eq!(fits.edges.unwrap().points, 5);
+    // The points both models run: the three |U| shares (one of them the default) and K = 1.
     let ratio = study.analysis.ratio.as_ref().unwrap();
-    assert_eq!(ratio.points, 5);
+    assert_eq!(ratio.points, 4);
     assert!(study
         .analysis
         .crossovers
@@ -188,6 +189,26 @@ fn a_small_study_measures_every_point_and_reports_it() {
             "{plot}"
         );
     }
+
+    // Re-analysed from its JSON without measuring: the same report, and an analysis stripped
+    // from the file comes back.
+    let mut stripped = study.clone();
+    stripped.analysis.fits.clear();
+    std::fs::create_dir_all(dir.path().join("again")).unwrap();
+    std::fs::write(
+        dir.path().join("again/scaling.json"),
+        serde_json::to_vec(&stripped).unwrap(),
+    )
+    .unwrap();
+    let out = mmsr(dir.path(), &["-q", "scaling", "--report-from", "again"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = std::fs::read_to_string(dir.path().join("again/scaling.md")).unwrap();
+    assert_eq!(again, markdown);
+    let reread: Study =
+        serde_json::from_slice(&std::fs::read(dir.path().join("again/scaling.json")).unwrap())
+            .unwrap();
+    assert_eq!(reread.analysis, study.analysis);
+    assert!(dir.path().join("again/plots/time-vs-edges.svg").exists());
 }
 
 #[test]

@@ -2,8 +2,7 @@
 //! SASRec matches a position-by-position re-computation from its own weights (causal
 //! attention, positions from the last item, post-LN blocks), and the `bce` loss trains.
 
-#[path = "support/zoo.rs"]
-mod zoo;
+use crate::support::zoo;
 
 use std::collections::HashMap;
 
@@ -30,6 +29,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn padding_and_batch_neighbours_never_influence_scores() {
+    let _rng = crate::common::torch_rng();
     let names = sequence_entries();
     assert!(names.contains(&"sasrec") && names.contains(&"gru4rec"));
     let data = random_dataset(4);
@@ -102,6 +102,7 @@ fn sasrec_reference(vars: &HashMap<String, Tensor>, input: &[u32], heads: i64) -
 
 #[test]
 fn sasrec_matches_a_position_by_position_recomputation() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(9);
     let built = build(
         "sasrec",
@@ -127,6 +128,7 @@ fn sasrec_matches_a_position_by_position_recomputation() {
 
 #[test]
 fn the_bce_option_trains_both_models() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(2);
     let train = &data.splits.train;
     let indices: Vec<usize> = (0..train.len().min(64)).collect();
@@ -167,6 +169,7 @@ fn the_bce_option_trains_both_models() {
 /// history of items that all have both modalities.
 #[test]
 fn early_fusion_uses_a_learned_missing_vector_only_where_a_modality_is_missing() {
+    let _rng = crate::common::torch_rng();
     let data = random_dataset(6);
     let image = data.codes.as_ref().unwrap().image.as_ref().unwrap();
     let text = data.codes.as_ref().unwrap().text.as_ref().unwrap();
@@ -205,6 +208,7 @@ fn early_fusion_uses_a_learned_missing_vector_only_where_a_modality_is_missing()
 /// clear error for the fusion references, not zeros.
 #[test]
 fn fusion_without_reduced_vectors_is_an_error_that_says_what_to_do() {
+    let _rng = crate::common::torch_rng();
     let mut data = random_dataset(6);
     let codes = data.codes.as_mut().unwrap();
     for book in [codes.image.as_mut(), codes.text.as_mut()] {

@@ -1,9 +1,8 @@
 //! `mmsr-bench download` end to end against a local mirror on 127.0.0.1: fetch, record checksums
 //! into a registry copy, reuse verified files, unknown names, --verify-only.
 
-mod common;
-#[path = "support/http_server.rs"]
-mod http_server;
+use crate::common;
+use crate::support::http_server;
 
 use std::io::Write;
 

@@ -2,8 +2,7 @@
 //! dropped connection, servers that ignore Range, wrong bytes, verification of files already
 //! present, bounded retries.
 
-#[path = "support/http_server.rs"]
-mod http_server;
+use crate::support::http_server;
 
 use std::path::Path;
 use std::time::Duration;

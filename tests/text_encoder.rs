@@ -35,6 +35,7 @@ fn encoder_dir() -> tempfile::TempDir {
 
 #[test]
 fn encodes_lowercased_titles_with_both_poolings() {
+    let _rng = crate::common::torch_rng();
     let dir = encoder_dir();
     let encoder = TorchScriptEncoder::load(dir.path(), Device::Cpu).unwrap();
     let titles = vec![
@@ -56,6 +57,7 @@ fn encodes_lowercased_titles_with_both_poolings() {
 
 #[test]
 fn missing_files_are_explained() {
+    let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     let message = TorchScriptEncoder::load(dir.path(), Device::Cpu)
         .err()

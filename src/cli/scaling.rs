@@ -1,7 +1,7 @@
 //! `mmsr-bench scaling`: the scaling study of spec §9 (`baselines/scaling.yaml`), written as
 //! scaling.{json,md} and plots/time-vs-{users,edges}.svg.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -13,7 +13,8 @@ use crate::dataset::registry;
 use crate::device::DeviceChoice;
 use crate::report::result::write_atomically;
 use crate::report::scaling::{self, Axis};
-use crate::scaling::{run_study, ScalingConfig, StudyOptions};
+use crate::scaling::analysis::analyse;
+use crate::scaling::{run_study, ScalingConfig, Study, StudyOptions};
 
 #[derive(Debug, Args)]
 pub struct ScalingArgs {
@@ -36,12 +37,29 @@ pub struct ScalingArgs {
     /// Samples per inference batch.
     #[arg(long, default_value_t = 64)]
     pub eval_batch_size: usize,
+    /// Re-analyse a finished study from its folder's scaling.json with this binary's fits,
+    /// verdict and report, without measuring again (into --out, or back into that folder).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "dataset", "models", "full"])]
+    pub report_from: Option<PathBuf>,
     /// Output folder (default: <results-dir>/scaling-<dataset>).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn execute(cli: &Cli, args: &ScalingArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.report_from {
+        let path = dir.join("scaling.json");
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut study: Study = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a scaling study written by this version",
+                path.display()
+            )
+        })?;
+        study.analysis = analyse(&study.measurements);
+        write_study(&study, args.out.as_deref().unwrap_or(dir), cli.quiet)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = match &args.config {
         Some(path) => ScalingConfig::from_file(path)?,
         None => ScalingConfig::default(),
@@ -79,19 +97,25 @@ pub fn execute(cli: &Cli, args: &ScalingArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| cli.results_dir.join(format!("scaling-{}", config.dataset)));
+    write_study(&study, &out, cli.quiet)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// scaling.json, scaling.md and the two plots, each written atomically.
+fn write_study(study: &Study, out: &Path, quiet: bool) -> Result<()> {
     std::fs::create_dir_all(out.join("plots"))
         .with_context(|| format!("creating {}", out.display()))?;
-    let json = serde_json::to_vec_pretty(&study)?;
+    let json = serde_json::to_vec_pretty(study)?;
     write_atomically(&out.join("scaling.json"), &json)?;
-    let markdown = scaling::markdown(&study);
+    let markdown = scaling::markdown(study);
     write_atomically(&out.join("scaling.md"), markdown.as_bytes())?;
     for axis in [Axis::Users, Axis::Edges] {
         let path = out.join("plots").join(format!("{}.svg", axis.file_stem()));
-        draw_atomically(&path, |tmp| scaling::plot(&study, axis, tmp))?;
+        draw_atomically(&path, |tmp| scaling::plot(study, axis, tmp))?;
     }
-    if !cli.quiet {
+    if !quiet {
         print!("{markdown}");
     }
     eprintln!("wrote {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -30,7 +30,7 @@ pub fn markdown(study: &Study) -> String {
     let _ = writeln!(out, "# Scaling study: {}\n", study.dataset);
     let _ = writeln!(
         out,
-        "One training epoch over the point's training graphs (after one warm-up batch) and one inference pass over {} test samples, per model and point; one factor at a time, the others at the defaults (|U| share {}, K {}, C {}, m {}, L {}, D {}, B {}). {} of the dataset's {} training users (seed {}; {} training samples in all){}. Where D differs from the code centres' width, code embeddings start at random (the cost is the same). Device {}, {} ({} torch threads), commit {}, {:.0} s in all.\n",
+        "One training epoch over the point's training graphs (after three untimed warm-up batches) and one inference pass over {} test samples, per model and point; one factor at a time, the others at the defaults (|U| share {}, K {}, C {}, m {}, L {}, D {}, B {}). {} of the dataset's {} training users (seed {}; {} training samples in all){}. Where D differs from the code centres' width, code embeddings start at random (the cost is the same). Device {}, {} ({} torch threads), commit {}, {:.0} s in all.\n",
         study.config.inference_samples,
         study.config.defaults.users,
         study.config.defaults.links,
@@ -60,7 +60,7 @@ pub fn markdown(study: &Study) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## Fitted exponents of training time (95 % interval)\n\n| model | vs \\|U\\| | vs Σ\\|E\\| (\\|U\\|, K, C) | vs Σ\\|E\\| at fixed \\|U\\| (K, C) | vs Σn (m) |\n|---|---|---|---|---|"
+        "\n## Fitted exponents of training time (95 % interval)\n\n| model | vs \\|U\\| | vs Σ\\|E\\| (\\|U\\|, K, C) | vs Σ\\|E\\| at fixed \\|U\\| (K, C) | vs Σn at fixed \\|U\\| (K, C, m) |\n|---|---|---|---|---|"
     );
     for f in &study.analysis.fits {
         let label = Contestant {
@@ -144,6 +144,23 @@ fn short_number(v: f64) -> String {
         a if a >= 1.0 => trim(format!("{v:.2}")),
         _ => trim(format!("{v:.4}")),
     }
+}
+
+/// Ticks at 1, 2 and 5 times the powers of ten inside `lo..hi`: a log axis over less than a
+/// decade otherwise shows a single label.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powi(lo.log10().floor() as i32);
+    while decade <= hi {
+        ticks.extend(
+            [1.0, 2.0, 5.0]
+                .iter()
+                .map(|m| m * decade)
+                .filter(|t| (lo..=hi).contains(t)),
+        );
+        decade *= 10.0;
+    }
+    ticks
 }
 
 /// Which x a plot puts its points at.
@@ -234,8 +251,12 @@ pub fn plot(study: &Study, axis: Axis, path: &Path) -> Result<()> {
         .x_label_area_size(50)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (x_lo / 1.2..x_hi * 1.2).log_scale(),
-            (y_lo / 1.3..y_hi * 1.3).log_scale(),
+            (x_lo / 1.2..x_hi * 1.2)
+                .log_scale()
+                .with_key_points(log_ticks(x_lo / 1.2, x_hi * 1.2)),
+            (y_lo / 1.3..y_hi * 1.3)
+                .log_scale()
+                .with_key_points(log_ticks(y_lo / 1.3, y_hi * 1.3)),
         )
         .map_err(plot_error)?;
     chart
@@ -275,12 +296,31 @@ pub fn plot(study: &Study, axis: Axis, path: &Path) -> Result<()> {
             .map_err(plot_error)?;
     }
     chart
+        // Lower right: time grows with either axis, so that corner holds no points.
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .label_font((FONT, 12))
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    #[test]
+    fn log_ticks_label_every_one_two_five_inside_the_range() {
+        let close = |got: Vec<f64>, want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-9 * w, "{got:?}");
+            }
+        };
+        close(log_ticks(100.0, 1200.0), &[100.0, 200.0, 500.0, 1000.0]);
+        close(log_ticks(0.45, 31.0), &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0]);
+        close(log_ticks(3.0e5, 4.0e6), &[5.0e5, 1.0e6, 2.0e6]);
+    }
 }

@@ -116,10 +116,11 @@ impl Factor {
         Factor::Batch,
     ];
 
-    /// The factors that change the graphs (every model runs them); the rest change the model
-    /// or the batching (the detail models run them).
-    pub fn changes_graphs(self) -> bool {
-        matches!(self, Factor::Users | Factor::Links | Factor::Clusters)
+    /// The factors of the claim itself, which every model runs: |U|, and the codes per item K,
+    /// which sets |E| per graph. The rest (C, m, L, D, B) run on the detail models only, so
+    /// that the default study fits the 2 cores.
+    pub fn runs_every_model(self) -> bool {
+        matches!(self, Factor::Users | Factor::Links)
     }
 
     pub fn label(self) -> &'static str {
@@ -210,12 +211,12 @@ pub struct ScalingConfig {
     pub base_users: Option<usize>,
     /// Seeds the user draw, the weights and the batch order.
     pub seed: u64,
-    /// Graph models run on every factor; each in its default layout.
+    /// Graph models run on |U| and K; each in its default layout.
     pub models: Vec<String>,
     /// Models also run with `layout: dense` (those that have one).
     pub dense: Vec<String>,
-    /// Models (of `models`) also run on the factors that change the model or the batching
-    /// (m, L, D, B); with their dense twin where listed in `dense`.
+    /// Models (of `models`) also run on the factors besides |U| and K (C, m, L, D, B); with
+    /// their dense twin where listed in `dense`.
     pub detail_models: Vec<String>,
     /// Test samples scored for the inference time (the first ones of the test split).
     pub inference_samples: usize,

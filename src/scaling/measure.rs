@@ -1,4 +1,4 @@
-//! One measurement: a model (in one layout) at one study point. A warm-up batch, then one timed
+//! One measurement: a model (in one layout) at one study point. Three warm-up batches, then one timed
 //! epoch over the point's training graphs (shuffled batches, forward, backward, Adam, as the
 //! trainer does), then the inference pass over the point's inference samples (scores and
 //! ranks, as evaluation does), with the process's peak memory over both.
@@ -140,6 +140,9 @@ fn split_inputs(graphs: &Graphs, structure: bool, train: bool) -> SplitInputs<'_
     }
 }
 
+/// Untimed training batches before the timed epoch.
+const WARM_UP_BATCHES: usize = 3;
+
 pub struct MeasureOptions {
     pub seed: u64,
     pub device: Device,
@@ -196,9 +199,13 @@ pub fn measure(
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut shuffle_rng(options.seed));
     let batch_size = point.batch.max(1);
-    // Warm-up: the first call allocates and picks kernels; no epoch pays for it in a run.
-    let warm = train.batch(&order[..batch_size.min(order.len())]);
-    adam.backward_step(&built.model.loss(&warm));
+    // Warm-up: the first calls after a model is built (and after the allocator was trimmed for
+    // the memory reading) fault pages in and pick kernels, which a run's long epochs amortise.
+    // With one warm-up batch the study's smallest epochs (7 batches) cost up to twice as much
+    // per batch as its largest; several batches of different sizes take most of that out.
+    for chunk in order.chunks(batch_size).take(WARM_UP_BATCHES) {
+        adam.backward_step(&built.model.loss(&train.batch(chunk)));
+    }
     synchronize(options.device);
 
     let start = Instant::now();

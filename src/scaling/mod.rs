@@ -52,13 +52,13 @@ pub struct Study {
     pub created_at: String,
 }
 
-/// The contestants of a factor: every model (and dense twin) on the graph factors, the detail
-/// models on the others.
+/// The contestants of a factor: every model (and dense twin) on |U| and K, the detail models on
+/// the others.
 pub fn contestants(config: &ScalingConfig, factor: Factor) -> Vec<Contestant> {
     config
         .models
         .iter()
-        .filter(|m| factor.changes_graphs() || config.detail_models.contains(m))
+        .filter(|m| factor.runs_every_model() || config.detail_models.contains(m))
         .flat_map(|m| {
             let twin = config.dense.contains(m).then(|| Contestant {
                 model: m.clone(),

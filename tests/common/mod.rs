@@ -1,8 +1,41 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static TORCH_RNG_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Held while a test owns torch's process-global generator.
+pub struct TorchRngGuard {
+    _lock: Option<MutexGuard<'static, ()>>,
+}
+
+impl Drop for TorchRngGuard {
+    fn drop(&mut self) {
+        TORCH_RNG_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Torch's generator is process-global and the suite's tests run on parallel threads: a test
+/// that seeds it or draws from it (builds a model, trains with dropout, calls `randn`) holds
+/// this for its whole body, so that its draws are its own and a seed means what it says.
+/// Re-entrant on one thread (`support::zoo::build` takes it too).
+pub fn torch_rng() -> TorchRngGuard {
+    let lock = (TORCH_RNG_DEPTH.get() == 0).then(|| {
+        TORCH_RNG
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    });
+    TORCH_RNG_DEPTH.with(|d| d.set(d.get() + 1));
+    TorchRngGuard { _lock: lock }
+}
 
 /// A file under the shared real-data folder (`../shared/data` next to the repository, or
 /// `$MMSR_SHARED_DATA`). The data is part of the test fixtures: a missing file is a failure.

@@ -1,8 +1,6 @@
 //! Building registry models by name on small random data, for the model tests.
 #![allow(dead_code)]
 
-use std::sync::Mutex;
-
 use mmsr_bench::config::ModelSpec;
 use mmsr_bench::dataset::codes::{CodeBook, CodeConfig, ModalityCodes};
 use mmsr_bench::dataset::{
@@ -105,10 +103,10 @@ pub struct Built {
 }
 
 /// Builds `name` with `params` (a JSON object) from torch seed `seed`. The seed is
-/// process-global and tests run in parallel, so seeding and initialisation hold a lock.
+/// process-global and tests run in parallel, so seeding and initialisation hold
+/// `common::torch_rng` (tests that draw afterwards hold it for their whole body).
 pub fn build(name: &str, params: serde_json::Value, data: &PreparedDataset, seed: i64) -> Built {
-    static INIT: Mutex<()> = Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _rng = crate::common::torch_rng();
     let mut spec = ModelSpec::named(name);
     spec.params = params.as_object().cloned().unwrap_or_default();
     let resolved = model::resolve(&spec).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -1,0 +1,241 @@
+//! The figures of the scaling study and of the speed targets as criterion benches
+//! (`cargo bench --bench scaling`), so that a change to a hot path is measured the same way
+//! every time:
+//! - `floor`: the machine's matrix-product rate, in FLOP/s (criterion's elements/s): a 1024³
+//!   product, and the item-score product of one Beauty batch, [128, 128] × [128, 12,101]. They
+//!   are the denominators of the FLOP floors in the README.
+//! - `edges`: one training step of HAN-GNN (sparse and dense) and `kv-attention` on the same 128
+//!   synthetic samples with K = 1, 3, 5 codes per item and modality (the study's K factor).
+//! - `beauty`: one training step on 128 real Beauty samples and one inference pass (scores and
+//!   ranks) over its first 1,000 test samples, when `beauty-offline` is prepared under
+//!   `MMSR_DATA_DIR` (default `data/`); skipped with a message otherwise.
+//!
+//! `MMSR_BENCH_DEVICE=cuda` runs them on a GPU; every timing waits for CUDA before the clock is
+//! read.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mmsr_bench::config::ModelSpec;
+use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
+use mmsr_bench::dataset::{registry, PreparedDataset, SampleSet, SplitConfig};
+use mmsr_bench::graph::GraphSet;
+use mmsr_bench::model::{self, BuiltModel, InputKind, ModelContext, ResolvedModel};
+use mmsr_bench::scaling::variant::{codes_for, first_samples};
+use mmsr_bench::train::evaluation::evaluate;
+use mmsr_bench::train::trainer::synchronize;
+use mmsr_bench::train::{BatchSource, SplitInputs};
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device, Kind, Tensor};
+
+const CONTESTANTS: [(&str, bool); 3] = [
+    ("han-gnn", false),
+    ("han-gnn", true),
+    ("kv-attention", false),
+];
+
+fn device() -> Device {
+    match std::env::var("MMSR_BENCH_DEVICE").as_deref() {
+        Ok("cuda") => Device::Cuda(0),
+        _ => Device::Cpu,
+    }
+}
+
+fn label(name: &str, dense: bool) -> String {
+    if dense {
+        format!("{name} (dense)")
+    } else {
+        name.to_string()
+    }
+}
+
+/// `iters` calls of `f`, timed after the device has finished them.
+fn timed(device: Device, iters: u64, mut f: impl FnMut()) -> Duration {
+    synchronize(device);
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    synchronize(device);
+    start.elapsed()
+}
+
+fn floor(c: &mut Criterion) {
+    let device = device();
+    let mut group = c.benchmark_group("floor");
+    group.sample_size(20);
+    for (name, (m, k, n)) in [
+        ("sgemm_1024", (1024, 1024, 1024)),
+        ("item_scores_b128_beauty", (128, 128, 12_101)),
+    ] {
+        let a = Tensor::randn([m, k], (Kind::Float, device));
+        let b = Tensor::randn([k, n], (Kind::Float, device));
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                timed(device, iters, || {
+                    let _ = a.matmul(&b);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+struct Contestant {
+    resolved: ResolvedModel,
+    vs: nn::VarStore,
+    built: BuiltModel,
+}
+
+fn build(name: &str, dense: bool, data: &PreparedDataset, device: Device) -> Contestant {
+    let mut spec = ModelSpec::named(name);
+    if dense {
+        spec.params
+            .insert("layout".into(), serde_json::json!("dense"));
+    }
+    let resolved = model::resolve(&spec).expect("registered");
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(device);
+    let context = ModelContext {
+        dataset: data,
+        device,
+    };
+    let built = model::build(&resolved, &vs, &context).expect("builds");
+    Contestant {
+        resolved,
+        vs,
+        built,
+    }
+}
+
+/// Benchmarks one training step of `contestant` on the first 128 samples of `graphs`.
+fn train_step(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    contestant: &Contestant,
+    samples: &SampleSet,
+    graphs: &GraphSet,
+    device: Device,
+) {
+    let source = BatchSource::new(
+        samples,
+        Some(SplitInputs {
+            graphs,
+            structure: None,
+        }),
+        contestant.resolved.kind,
+        device,
+    );
+    let indices: Vec<usize> = (0..128).map(|i| (i * 97) % source.len()).collect();
+    let mut adam = nn::Adam::default().build(&contestant.vs, 1e-3).unwrap();
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            timed(device, iters, || {
+                let batch = source.batch(&indices);
+                adam.backward_step(&contestant.built.model.loss(&batch));
+            })
+        })
+    });
+}
+
+fn edges(c: &mut Criterion) {
+    let device = device();
+    let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
+    let mut group = c.benchmark_group("edges");
+    group.sample_size(10);
+    for links in [1, 3, 5] {
+        let codes = codes_for(&data, 30, links, 25)
+            .expect("synthetic has reduced features")
+            .expect("synthetic has codes");
+        let bundles = codes.item_bundles(data.num_items());
+        let graphs = GraphSet::build(&data.splits.train, Some(&bundles));
+        for (name, dense) in CONTESTANTS {
+            let contestant = build(name, dense, &data, device);
+            let id = BenchmarkId::new(format!("train_step/{}", label(name, dense)), links);
+            train_step(
+                &mut group,
+                id,
+                &contestant,
+                &data.splits.train,
+                &graphs,
+                device,
+            );
+        }
+    }
+    group.finish();
+}
+
+fn beauty(c: &mut Criterion) {
+    let data_dir = std::env::var_os("MMSR_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let data = match registry::load(
+        "beauty-offline",
+        &data_dir,
+        &SyntheticConfig::default(),
+        None,
+    ) {
+        Ok(data) => data,
+        Err(e) => {
+            eprintln!("beauty benches skipped: {e}");
+            return;
+        }
+    };
+    let device = device();
+    let bundles = data
+        .codes
+        .as_ref()
+        .expect("beauty-offline has codes")
+        .item_bundles(data.num_items());
+    let train_graphs = GraphSet::build(&data.splits.train, Some(&bundles));
+    let test = first_samples(&data.splits.test, 1000, 50);
+    let test_graphs = GraphSet::build(&test, Some(&bundles));
+    let mut group = c.benchmark_group("beauty");
+    group.sample_size(10);
+    for (name, dense) in CONTESTANTS {
+        let contestant = build(name, dense, &data, device);
+        train_step(
+            &mut group,
+            BenchmarkId::new("train_step_b128", label(name, dense)),
+            &contestant,
+            &data.splits.train,
+            &train_graphs,
+            device,
+        );
+        // As in a run: inference reads the receptive fields.
+        let InputKind::Graph(input) = contestant.resolved.kind else {
+            unreachable!("graph models")
+        };
+        let pruned = input
+            .evaluation_reach()
+            .map(|reach| test_graphs.receptive_field(reach));
+        let source = BatchSource::new(
+            &test,
+            Some(
+                SplitInputs {
+                    graphs: &test_graphs,
+                    structure: None,
+                }
+                .or_pruned(pruned.as_ref()),
+            ),
+            contestant.resolved.kind,
+            device,
+        );
+        group.bench_function(
+            BenchmarkId::new("inference_1000", label(name, dense)),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(device, iters, || {
+                        evaluate(contestant.built.model.as_ref(), &source, &[20], 64).unwrap();
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, floor, edges, beauty);
+criterion_main!(benches);
