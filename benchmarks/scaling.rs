@@ -22,6 +22,7 @@ use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
 use mmsr_bench::dataset::{registry, PreparedDataset, SampleSet, SplitConfig};
 use mmsr_bench::graph::GraphSet;
 use mmsr_bench::model::{self, BuiltModel, InputKind, ModelContext, ResolvedModel};
+use mmsr_bench::scaling::measure;
 use mmsr_bench::scaling::variant::{codes_for, first_samples};
 use mmsr_bench::train::evaluation::evaluate;
 use mmsr_bench::train::trainer::synchronize;
@@ -42,12 +43,13 @@ fn device() -> Device {
     }
 }
 
+/// The study's label for a model in a layout ("han-gnn (dense)").
 fn label(name: &str, dense: bool) -> String {
-    if dense {
-        format!("{name} (dense)")
-    } else {
-        name.to_string()
+    measure::Contestant {
+        model: name.to_string(),
+        dense,
     }
+    .label()
 }
 
 /// `iters` calls of `f`, timed after the device has finished them.
@@ -110,7 +112,7 @@ fn build(name: &str, dense: bool, data: &PreparedDataset, device: Device) -> Con
     }
 }
 
-/// Benchmarks one training step of `contestant` on the first 128 samples of `graphs`.
+/// Benchmarks one training step of `contestant` on a fixed spread of 128 samples of `graphs`.
 fn train_step(
     group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
     id: BenchmarkId,
