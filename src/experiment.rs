@@ -331,7 +331,7 @@ pub fn run_one(
         dataset: DatasetInfo {
             name: data.name.clone(),
             content_hash,
-            source: data.provenance.source.clone(),
+            source: data.description(),
             counts: data.counts(),
         },
         num_parameters: built.num_parameters,

@@ -24,6 +24,7 @@ mod missing_modality;
 mod model_versions;
 mod model_zoo;
 mod official;
+mod offline_datasets;
 mod parity;
 mod prepare_faults;
 mod prepared_store;

@@ -12,6 +12,7 @@ use crate::check::{check, CheckOptions};
 use crate::dataset::registry;
 use crate::dataset::split::SplitConfig;
 use crate::dataset::store;
+use crate::dataset::subsample::UserSample;
 use crate::dataset::synthetic::{generate, SyntheticConfig};
 
 use super::Cli;
@@ -35,14 +36,31 @@ pub struct CheckArgs {
 }
 
 /// Counts of the datasets available here, by content hash: the embedded `synthetic` at its
-/// defaults and every prepared dataset under the data directory.
-fn known_counts(cli: &Cli) -> Result<BTreeMap<String, crate::dataset::DatasetCounts>> {
+/// defaults, every prepared dataset under the data directory, and the reduced views
+/// (`NAME@NxK`) the submission ran on whose base dataset is prepared here.
+fn known_counts(
+    cli: &Cli,
+    submission: &std::path::Path,
+) -> Result<BTreeMap<String, crate::dataset::DatasetCounts>> {
     let mut known = BTreeMap::new();
     let synthetic = generate(&SyntheticConfig::default(), &SplitConfig::default());
     known.insert(store::content_hash(&synthetic)?, synthetic.counts());
     for name in registry::known_names(&cli.data_dir) {
         if let Ok(manifest) = store::read_manifest(&registry::prepared_dir(&cli.data_dir, &name)) {
             known.insert(manifest.content_hash, manifest.counts);
+        }
+    }
+    let views = std::fs::read_dir(submission.join("runs"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| UserSample::parse(name).is_some_and(|s| s.is_ok()));
+    for name in views {
+        let official = None;
+        if let Ok(view) =
+            registry::load(&name, &cli.data_dir, &SyntheticConfig::default(), official)
+        {
+            known.insert(store::content_hash(&view)?, view.counts());
         }
     }
     Ok(known)
@@ -55,7 +73,7 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
         rerun: args.rerun,
         rerun_seed: args.rerun_seed,
         data_dir: cli.data_dir.clone(),
-        known_counts: known_counts(cli)?,
+        known_counts: known_counts(cli, &args.submission)?,
     };
     let report = check(&args.submission, &options)?;
     for finding in &report.findings {

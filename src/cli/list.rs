@@ -15,7 +15,13 @@ use super::Cli;
 pub fn datasets(cli: &Cli) -> Result<ExitCode> {
     let mut table = new_table(false);
     table.set_header(vec!["dataset", "status", "users", "items", "interactions"]);
-    for name in registry::known_names(&cli.data_dir) {
+    let mut names = registry::known_names(&cli.data_dir);
+    for recipe in crate::prepare::offline::names() {
+        if !names.iter().any(|n| n == recipe) {
+            names.push(recipe.to_string());
+        }
+    }
+    for name in names {
         let dir = registry::prepared_dir(&cli.data_dir, &name);
         let row = match store::read_manifest(&dir) {
             Ok(m) => vec![
@@ -33,8 +39,12 @@ pub fn datasets(cli: &Cli) -> Result<ExitCode> {
                 String::new(),
             ],
             Err(_) => vec![
-                name,
-                "not prepared".into(),
+                name.clone(),
+                if crate::prepare::offline::names().contains(&name.as_str()) {
+                    format!("not prepared (offline recipe: mmsr-bench prepare {name})")
+                } else {
+                    "not prepared".into()
+                },
                 String::new(),
                 String::new(),
                 String::new(),

@@ -1,7 +1,7 @@
 //! `mmsr-bench prepare`: build a prepared dataset (filter, ids, split, features, codes) and store
 //! it in the data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::dataset::{store, SplitConfig};
 use crate::device::DeviceChoice;
 use crate::prepare::features::torchscript::Pooling;
 use crate::prepare::sources::registry::FileRole;
-use crate::prepare::{self, ItemFileSpec, PrepareOptions, TextEncoderSpec};
+use crate::prepare::{self, offline, PrepareOptions, SideSpec, TextEncoderSpec};
 use crate::report::env::peak_rss_bytes;
 
 use super::Cli;
@@ -24,8 +24,13 @@ use super::Cli;
 #[derive(Debug, Args)]
 pub struct PrepareArgs {
     /// beauty, clothing, sport, toy, kitchen or phone (from the raw files `download` fetched),
-    /// `synthetic` (writes the embedded dataset), or a new name with --from-sequences.
+    /// beauty-offline, sport-offline, toy-offline, clothing-offline, kitchen-offline or
+    /// phone-offline (from the shared data folder, recipes in datasets/offline/), `synthetic`
+    /// (writes the embedded dataset), or a new name with --from-sequences.
     pub name: String,
+    /// The shared data folder the offline recipes read.
+    #[arg(long, env = "MMSR_SHARED_DATA", default_value = crate::prepare::offline::DEFAULT_SHARED_DATA)]
+    pub shared_data: PathBuf,
     /// Build it from a one-user-per-line sequence file (`user item item ...`, oldest first).
     #[arg(long)]
     pub from_sequences: Option<PathBuf>,
@@ -151,6 +156,10 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
         LinkMetricArg::Cosine => LinkMetric::Cosine,
         LinkMetricArg::Euclidean => LinkMetric::Euclidean,
     };
+    let registry_dir = args
+        .registry
+        .as_deref()
+        .or_else(|| Some(Path::new("datasets")).filter(|d| d.is_dir()));
     let outcome = match (&args.from_sequences, args.name.as_str()) {
         (None, SYNTHETIC) => prepare::PrepareOutcome {
             dataset: synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default()),
@@ -158,12 +167,15 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             warnings: Vec::new(),
         },
         (Some(path), _) => {
-            let spec = args.item_file.as_ref().map(|path| ItemFileSpec {
-                path: path.clone(),
-                text_fields: args.text_fields.clone(),
-                image_stand_in_fields: args.image_stand_in_fields.clone(),
+            let side = args.item_file.as_ref().map_or_else(SideSpec::default, |path| {
+                SideSpec::recbole(path, &args.text_fields, &args.image_stand_in_fields)
             });
-            prepare::from_sequences(&args.name, path, spec.as_ref(), &options, device)?
+            prepare::from_sequences(&args.name, path, &side, &options, device)?
+        }
+        (None, name) if offline::find(name, registry_dir)?.is_some() => {
+            let (recipe, origin) = offline::find(name, registry_dir)?.expect("just found");
+            eprintln!("  recipe: {origin}");
+            offline::prepare(&recipe, &origin, &args.shared_data, &options, device)?
         }
         (None, name) if AMAZON_DATASETS.contains(&name) => {
             let role = match args.interactions {
@@ -181,8 +193,9 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             )?
         }
         (None, name) => bail!(
-            "dataset {name:?} needs a source: one of {} or --from-sequences FILE",
-            AMAZON_DATASETS.join(", ")
+            "dataset {name:?} needs a source: one of {}, one of {} (offline recipes), or --from-sequences FILE",
+            AMAZON_DATASETS.join(", "),
+            offline::names().join(", ")
         ),
     };
     for note in &outcome.notes {

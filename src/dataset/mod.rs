@@ -10,6 +10,7 @@ pub mod prepared;
 pub mod registry;
 pub mod split;
 pub mod store;
+pub mod subsample;
 pub mod synthetic;
 
 pub use log::{InteractionDataset, RawLog};

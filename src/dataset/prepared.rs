@@ -136,6 +136,38 @@ impl PreparedDataset {
         }
     }
 
+    /// Where the data comes from and which modalities it has, as result files record it (so every
+    /// table built from them can say when a modality is a stand-in or absent).
+    pub fn description(&self) -> String {
+        let modalities: Vec<String> = Modality::ALL
+            .iter()
+            .filter_map(|&m| {
+                let table = self.side.features(m)?;
+                Some(format!("{} = {}", m.name(), table.source))
+            })
+            .collect();
+        let books = self.codes.as_ref().map_or(0, |c| {
+            usize::from(c.image.is_some()) + usize::from(c.text.is_some())
+        });
+        if modalities.is_empty() && books > 0 {
+            format!(
+                "{}; modalities: codes only ({books} code books, no feature vectors)",
+                self.provenance.source
+            )
+        } else if modalities.is_empty() {
+            format!(
+                "{}; modalities: none (graph models run on the item sub-graph)",
+                self.provenance.source
+            )
+        } else {
+            format!(
+                "{}; modalities: {}",
+                self.provenance.source,
+                modalities.join("; ")
+            )
+        }
+    }
+
     pub fn num_items(&self) -> usize {
         self.interactions.num_items()
     }

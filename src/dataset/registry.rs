@@ -9,6 +9,7 @@ use super::official::{self, OfficialConfig, OfficialError};
 use super::prepared::PreparedDataset;
 use super::split::SplitConfig;
 use super::store::{self, StoreError};
+use super::subsample::{SubsampleError, UserSample};
 use super::synthetic::{self, SyntheticConfig};
 
 pub const SYNTHETIC: &str = "synthetic";
@@ -32,6 +33,8 @@ pub enum DatasetError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Official(#[from] OfficialError),
+    #[error(transparent)]
+    Subsample(#[from] SubsampleError),
 }
 
 /// Where prepared datasets of a data directory live.
@@ -61,6 +64,9 @@ pub fn known_names(data_dir: &Path) -> Vec<String> {
 
 /// Checks a name without loading anything.
 pub fn validate_name(name: &str, data_dir: &Path) -> Result<(), DatasetError> {
+    if let Some(sample) = UserSample::parse(name) {
+        return validate_name(&sample?.base, data_dir);
+    }
     if name == OFFICIAL {
         return Ok(());
     }
@@ -83,6 +89,11 @@ pub fn load(
     synthetic: &SyntheticConfig,
     official: Option<&OfficialConfig>,
 ) -> Result<PreparedDataset, DatasetError> {
+    if let Some(sample) = UserSample::parse(name) {
+        let sample = sample?;
+        let full = load(&sample.base, data_dir, synthetic, official)?;
+        return Ok(sample.apply(name, &full)?);
+    }
     if name == SYNTHETIC {
         let data = synthetic::generate(synthetic, &SplitConfig::default());
         if data.splits.train.is_empty() {

@@ -80,7 +80,8 @@ fn zero_padding(values: Tensor, items: &Tensor) -> Tensor {
     values * items.ne(0).unsqueeze(-1).to_kind(tch::Kind::Float)
 }
 
-/// The modalities with stored vectors; an error when there are none.
+/// The modalities with stored vectors: none on a dataset without any modality (the reference then
+/// fuses nothing and models item ids alone); an error when codes exist without their vectors.
 fn modality_vectors(
     path: &nn::Path,
     context: &ModelContext,
@@ -89,7 +90,7 @@ fn modality_vectors(
         .iter()
         .filter_map(|&m| ModalityVectors::new(path, m, context))
         .collect();
-    if found.is_empty() {
+    if found.is_empty() && context.dataset.codes.is_some() {
         return Err("the dataset stores no reduced modality vectors (no item features, official pickles, or a dataset prepared before they were stored): re-run `mmsr-bench prepare`, or use sasrec".into());
     }
     Ok(found)

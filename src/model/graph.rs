@@ -306,13 +306,9 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
             ));
         }
         let num_items = dataset.num_items();
-        let codes = match (&dataset.codes, c.codes) {
-            (Some(codes), true) => Some(codes),
-            (None, true) => return Err(
-                "the dataset has no modality codes (no item features were prepared); set codes: false (or use items-only) to run on the item sub-graph".into(),
-            ),
-            (_, false) => None,
-        };
+        // A dataset without any modality (no item features exist for it) gives every graph
+        // model the item sub-graph; the run's dataset description says so.
+        let codes = dataset.codes.as_ref().filter(|_| c.codes);
         let layout = codes.map(|codes| codes.layout(num_items));
         let table_rows = layout.map_or(num_items + 1, |l| l.table_rows()) as i64;
         let input_config = InputConfig {

@@ -3,6 +3,7 @@
 //! turns raw files or sequence files into a stored prepared dataset (`crate::dataset`).
 pub mod codes;
 pub mod features;
+pub mod offline;
 pub mod pipeline;
 pub mod sequence_file;
 pub mod sources;

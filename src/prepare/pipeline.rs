@@ -10,14 +10,14 @@ use tch::Device;
 
 use super::codes::build_codes;
 use super::features::minilm;
-use super::features::text::encode_titles;
+use super::features::text::{encode_attribute_bags, encode_titles};
 use super::features::torchscript::{Pooling, TorchScriptEncoder};
 use super::sequence_file::read_sequence_file;
 use super::sources::amazon::{
     image_features_for_items, read_interactions, require_raw_file, titles_for_items,
 };
-use super::sources::recbole::read_item_fields;
 use super::sources::registry::{self, FileRole};
+use super::sources::side::{Encoding, SideSource};
 use crate::dataset::codes::CodeConfig;
 use crate::dataset::log::RawLog;
 use crate::dataset::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
@@ -58,15 +58,28 @@ impl Default for PrepareOptions {
     }
 }
 
-/// Item side information for sequence-file sources: a RecBole atomic `.item` file.
-#[derive(Debug, Clone)]
-pub struct ItemFileSpec {
-    pub path: PathBuf,
-    /// Fields whose text forms the text modality (e.g. `title`).
-    pub text_fields: Vec<String>,
-    /// Fields whose text stands in for the image modality when no image features exist
-    /// (e.g. `categories,brand`); recorded as such in the dataset's provenance.
-    pub image_stand_in_fields: Vec<String>,
+/// Item side information for sequence-file sources: where each modality's item text comes from.
+/// The image modality exists offline only as a labelled stand-in (no image features are stored).
+#[derive(Debug, Clone, Default)]
+pub struct SideSpec {
+    pub text: Option<SideSource>,
+    pub image_stand_in: Option<SideSource>,
+}
+
+impl SideSpec {
+    /// A RecBole atomic `.item` file's fields for text and for the image stand-in.
+    pub fn recbole(path: &Path, text_fields: &[String], image_stand_in_fields: &[String]) -> Self {
+        let source = |fields: &[String]| {
+            (!fields.is_empty()).then(|| SideSource::RecboleItem {
+                path: path.to_path_buf(),
+                fields: fields.to_vec(),
+            })
+        };
+        Self {
+            text: source(text_fields),
+            image_stand_in: source(image_stand_in_fields),
+        }
+    }
 }
 
 /// A prepared dataset and what happened on the way (coverage, mismatches, timings).
@@ -167,6 +180,22 @@ fn encode(
 ) -> Result<FeatureTable> {
     encode_titles(texts, options.text_dim, options.text_seed + seed_offset)
         .context("encoding item text")
+}
+
+/// Attribute bags through the built-in encoder on whole tokens.
+fn encode_bags(
+    bags: &[Option<String>],
+    options: &PrepareOptions,
+    seed_offset: u64,
+) -> Result<FeatureTable> {
+    encode_attribute_bags(bags, options.text_dim, options.text_seed + seed_offset)
+        .context("encoding item attributes")
+}
+
+/// Each item's text from `source`, in item-id order (`keys[i]` is item `i + 1`).
+fn item_texts(source: &SideSource, keys: &[String]) -> Result<Vec<Option<String>>> {
+    let texts = source.read()?;
+    Ok(keys.iter().map(|key| texts.get(key).cloned()).collect())
 }
 
 /// The text modality: the chosen pretrained encoder when given, else the built-in TF-IDF one.
@@ -307,12 +336,12 @@ pub fn from_amazon(
     })
 }
 
-/// A dataset from a one-user-per-line sequence file, optionally with a RecBole item file for
-/// text and attribute side information.
+/// A dataset from a one-user-per-line sequence file, with the item side information `side`
+/// names (none: no modality, graph models then see the item sub-graph).
 pub fn from_sequences(
     name: &str,
     path: &Path,
-    item_file: Option<&ItemFileSpec>,
+    side: &SideSpec,
     options: &PrepareOptions,
     device: Device,
 ) -> Result<PrepareOutcome> {
@@ -326,73 +355,50 @@ pub fn from_sequences(
         format!("sequence file {}", path.display()),
     );
     before.ensure_survivors(&dataset, options.k_core, path)?;
-    if let Some(spec) = item_file {
-        let fields: Vec<&str> = spec
-            .text_fields
-            .iter()
-            .chain(&spec.image_stand_in_fields)
-            .map(String::as_str)
-            .collect();
-        let values = read_item_fields(&spec.path, &fields)?;
-        let split = spec.text_fields.len();
-        let join = |range: std::ops::Range<usize>| -> Vec<Option<String>> {
-            dataset
-                .interactions
-                .item_keys
-                .iter()
-                .map(|key| {
-                    let v = values.get(key)?;
-                    let text = v[range.clone()]
-                        .iter()
-                        .map(|s| s.trim())
-                        .filter(|s| !s.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" ; ");
-                    (!text.is_empty()).then_some(text)
-                })
-                .collect()
+    let keys = &dataset.interactions.item_keys;
+    if let Some(source) = &side.text {
+        let texts = item_texts(source, keys)?;
+        notes.push(format!(
+            "text ({}): {} of {} items",
+            source.describe(),
+            texts.iter().flatten().count(),
+            texts.len()
+        ));
+        let mut table = match source.encoding() {
+            Encoding::Text => encode_text(&texts, options, device)?,
+            Encoding::AttributeBag => encode_bags(&texts, options, 0)?,
         };
-        let file = spec
-            .path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if split > 0 {
-            let texts = join(0..split);
-            notes.push(format!(
-                "text ({}): {} of {} items",
-                spec.text_fields.join(", "),
-                texts.iter().flatten().count(),
-                texts.len()
-            ));
-            let mut table = encode_text(&texts, options, device)?;
-            table.source = format!(
-                "{} of {file}, {}",
-                spec.text_fields.join(" + "),
-                table.source
-            );
-            dataset.side.text = Some(table);
-            if spec.text_fields.iter().any(|f| f == "title") {
-                dataset.side.titles = join(0..1);
+        table.source = format!("{}, {}", source.describe(), table.source);
+        if let SideSource::RecboleItem { path, fields } = source {
+            if fields.iter().any(|f| f == "title") {
+                // The titles alone, shown by `evaluate --explain`.
+                let titles = SideSource::RecboleItem {
+                    path: path.clone(),
+                    fields: vec!["title".into()],
+                };
+                dataset.side.titles = item_texts(&titles, keys)?;
             }
         }
-        if fields.len() > split {
-            let attributes = join(split..fields.len());
-            notes.push(format!(
-                "image stand-in ({}): {} of {} items",
-                spec.image_stand_in_fields.join(", "),
-                attributes.iter().flatten().count(),
-                attributes.len()
-            ));
-            let mut table = encode(&attributes, options, 1)?;
-            table.source = format!(
-                "STAND-IN for image features (none offline): {} of {file}, {}",
-                spec.image_stand_in_fields.join(" + "),
-                table.source
-            );
-            dataset.side.image = Some(table);
-        }
+        dataset.side.text = Some(table);
+    }
+    if let Some(source) = &side.image_stand_in {
+        let texts = item_texts(source, keys)?;
+        notes.push(format!(
+            "image stand-in ({}): {} of {} items",
+            source.describe(),
+            texts.iter().flatten().count(),
+            texts.len()
+        ));
+        let mut table = match source.encoding() {
+            Encoding::Text => encode(&texts, options, 1)?,
+            Encoding::AttributeBag => encode_bags(&texts, options, 1)?,
+        };
+        table.source = format!(
+            "STAND-IN for image features (none offline): {}, {}",
+            source.describe(),
+            table.source
+        );
+        dataset.side.image = Some(table);
     }
     let mut warnings = Vec::new();
     add_codes(&mut dataset, options, device, &mut notes, &mut warnings)?;

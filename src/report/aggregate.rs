@@ -176,6 +176,8 @@ pub struct DatasetBoard {
     pub dataset: String,
     pub content_hash: String,
     pub test_samples: usize,
+    /// Where the data comes from and its modalities (stand-ins, absences), as the runs recorded.
+    pub source: String,
     pub rows: Vec<ModelRow>,
 }
 
@@ -208,6 +210,7 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
                 dataset: dataset.clone(),
                 content_hash: runs[0].dataset.content_hash.clone(),
                 test_samples: runs[0].test.num_samples,
+                source: runs[0].dataset.source.clone(),
                 rows: Vec::new(),
             });
         let epoch_seconds: Vec<f64> = runs

@@ -139,9 +139,10 @@ pub fn markdown(boards: &[DatasetBoard], reference: &str) -> String {
         }
         let _ = writeln!(
             out,
-            "## {}\n\n{}\n\n{table}\n",
+            "## {}\n\n{}\n\nData: {}\n\n{table}\n",
             board.dataset,
-            caption(board, reference)
+            caption(board, reference),
+            board.source
         );
         let kinds: std::collections::BTreeSet<&String> =
             board.rows.iter().flat_map(|r| &r.device_kinds).collect();

@@ -73,8 +73,21 @@ fn bucket(tag: u8, bytes: &[u8]) -> u32 {
     (h >> (64 - HASH_BITS)) as u32
 }
 
+/// Which features a document gives: titles give words and n-grams; bags of attribute tokens give
+/// words only (the n-grams of `a12` and `a123` would make unrelated attributes look alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tokens {
+    WordsAndNgrams,
+    WordsOnly,
+}
+
+#[cfg(test)]
 /// Bucket ids of a title's word features and n-gram features (unsorted, with repeats).
 fn features(title: &str, words: &mut Vec<u32>, ngrams: &mut Vec<u32>) {
+    features_of(title, Tokens::WordsAndNgrams, words, ngrams)
+}
+
+fn features_of(title: &str, tokens: Tokens, words: &mut Vec<u32>, ngrams: &mut Vec<u32>) {
     words.clear();
     ngrams.clear();
     let lower = title.to_lowercase();
@@ -85,6 +98,9 @@ fn features(title: &str, words: &mut Vec<u32>, ngrams: &mut Vec<u32>) {
             continue;
         }
         words.push(bucket(WORD_TAG, word.as_bytes()));
+        if tokens == Tokens::WordsOnly {
+            continue;
+        }
         bounded.clear();
         bounded.push('<');
         bounded.push_str(word);
@@ -140,6 +156,29 @@ pub fn encode_titles(
     dim: usize,
     seed: u64,
 ) -> Result<FeatureTable, TextEncoderError> {
+    encode_documents(titles, Tokens::WordsAndNgrams, dim, seed)
+}
+
+/// Encodes bags of attribute tokens (`"a4 a17 a230"`, one bag per item) as [`encode_titles`]
+/// does, but on whole tokens only: two items are close when they share attributes, not digits.
+pub fn encode_attribute_bags(
+    bags: &[Option<String>],
+    dim: usize,
+    seed: u64,
+) -> Result<FeatureTable, TextEncoderError> {
+    let mut table = encode_documents(bags, Tokens::WordsOnly, dim, seed)?;
+    table.source = format!(
+        "attribute bags, TF-IDF of whole tokens, sparse random projection to {dim}-d, seed {seed}"
+    );
+    Ok(table)
+}
+
+fn encode_documents(
+    titles: &[Option<String>],
+    tokens: Tokens,
+    dim: usize,
+    seed: u64,
+) -> Result<FeatureTable, TextEncoderError> {
     if dim == 0 || dim > MAX_DIM {
         return Err(TextEncoderError::Dim(dim));
     }
@@ -159,7 +198,7 @@ pub fn encode_titles(
             || (Vec::new(), Vec::new()),
             |(words, ngrams), title| {
                 let Some(title) = title else { return 0 };
-                features(title, words, ngrams);
+                features_of(title, tokens, words, ngrams);
                 if words.is_empty() {
                     return 0;
                 }
@@ -206,11 +245,14 @@ pub fn encode_titles(
             || (Vec::new(), Vec::new(), Vec::new()),
             |(words, ngrams, weights), (row, title)| {
                 let Some(title) = title else { return false };
-                features(title, words, ngrams);
+                features_of(title, tokens, words, ngrams);
                 if words.is_empty() {
                     return false;
                 }
                 for list in [words, ngrams] {
+                    if list.is_empty() {
+                        continue;
+                    }
                     weights.clear();
                     weights.extend(
                         counts(list)
@@ -306,6 +348,28 @@ mod tests {
         assert_ne!(bytes(&t), bytes(&other_seed));
         // Same geometry with another seed, up to projection noise.
         assert!((cosine(&other_seed, 1, 2) - similar).abs() < 0.2);
+    }
+
+    #[test]
+    fn attribute_bags_match_on_whole_tokens_only() {
+        let bags = titles(&[
+            Some("a12 a40"),
+            Some("a12 a40"),
+            Some("a123 a401"),
+            Some("a12 a7"),
+            None,
+        ]);
+        let t = encode_attribute_bags(&bags, 512, 3).unwrap();
+        assert!((cosine(&t, 1, 2) - 1.0).abs() < 1e-5);
+        // Shared digits are not shared attributes (a title encoder's n-grams would say they are).
+        assert!(cosine(&t, 1, 3).abs() < 0.2, "{}", cosine(&t, 1, 3));
+        assert!(cosine(&t, 1, 4) > 0.3 && cosine(&t, 1, 4) < 0.9);
+        assert!(!t.present[5]);
+        let titles_cosine = encode_titles(&bags, 512, 3)
+            .map(|t| cosine(&t, 1, 3))
+            .unwrap();
+        assert!(titles_cosine > cosine(&t, 1, 3) + 0.1, "{titles_cosine}");
+        assert!(t.source.starts_with("attribute bags"));
     }
 
     #[test]

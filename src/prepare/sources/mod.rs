@@ -21,6 +21,7 @@ pub mod ratings;
 pub mod recbole;
 pub mod registry;
 pub mod reviews;
+pub mod side;
 pub mod verify;
 
 use std::fs::File;
