@@ -56,10 +56,7 @@ fn known_counts(
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|name| UserSample::parse(name).is_some_and(|s| s.is_ok()));
     for name in views {
-        let official = None;
-        if let Ok(view) =
-            registry::load(&name, &cli.data_dir, &SyntheticConfig::default(), official)
-        {
+        if let Ok(view) = registry::load(&name, &cli.data_dir, &SyntheticConfig::default(), None) {
             known.insert(store::content_hash(&view)?, view.counts());
         }
     }

@@ -160,6 +160,10 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
         .registry
         .as_deref()
         .or_else(|| Some(Path::new("datasets")).filter(|d| d.is_dir()));
+    let recipe = match &args.from_sequences {
+        None => offline::find(&args.name, registry_dir)?,
+        Some(_) => None,
+    };
     let outcome = match (&args.from_sequences, args.name.as_str()) {
         (None, SYNTHETIC) => prepare::PrepareOutcome {
             dataset: synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default()),
@@ -172,8 +176,8 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             });
             prepare::from_sequences(&args.name, path, &side, &options, device)?
         }
-        (None, name) if offline::find(name, registry_dir)?.is_some() => {
-            let (recipe, origin) = offline::find(name, registry_dir)?.expect("just found");
+        (None, _) if recipe.is_some() => {
+            let (recipe, origin) = recipe.expect("matched");
             eprintln!("  recipe: {origin}");
             offline::prepare(&recipe, &origin, &args.shared_data, &options, device)?
         }

@@ -192,6 +192,30 @@ fn encode_bags(
         .context("encoding item attributes")
 }
 
+/// One modality from a side source: every item's text, its coverage noted, encoded as text by
+/// `encode_free_text` or as an attribute bag (the built-in encoder's seed + `seed_offset`).
+fn side_table(
+    what: &str,
+    source: &SideSource,
+    keys: &[String],
+    notes: &mut Vec<String>,
+    options: &PrepareOptions,
+    seed_offset: u64,
+    encode_free_text: impl FnOnce(&[Option<String>]) -> Result<FeatureTable>,
+) -> Result<FeatureTable> {
+    let texts = item_texts(source, keys)?;
+    notes.push(format!(
+        "{what} ({}): {} of {} items",
+        source.describe(),
+        texts.iter().flatten().count(),
+        texts.len()
+    ));
+    match source.encoding() {
+        Encoding::Text => encode_free_text(&texts),
+        Encoding::AttributeBag => encode_bags(&texts, options, seed_offset),
+    }
+}
+
 /// Each item's text from `source`, in item-id order (`keys[i]` is item `i + 1`).
 fn item_texts(source: &SideSource, keys: &[String]) -> Result<Vec<Option<String>>> {
     let texts = source.read()?;
@@ -357,17 +381,9 @@ pub fn from_sequences(
     before.ensure_survivors(&dataset, options.k_core, path)?;
     let keys = &dataset.interactions.item_keys;
     if let Some(source) = &side.text {
-        let texts = item_texts(source, keys)?;
-        notes.push(format!(
-            "text ({}): {} of {} items",
-            source.describe(),
-            texts.iter().flatten().count(),
-            texts.len()
-        ));
-        let mut table = match source.encoding() {
-            Encoding::Text => encode_text(&texts, options, device)?,
-            Encoding::AttributeBag => encode_bags(&texts, options, 0)?,
-        };
+        let mut table = side_table("text", source, keys, &mut notes, options, 0, |texts| {
+            encode_text(texts, options, device)
+        })?;
         table.source = format!("{}, {}", source.describe(), table.source);
         if let SideSource::RecboleItem { path, fields } = source {
             if fields.iter().any(|f| f == "title") {
@@ -382,17 +398,15 @@ pub fn from_sequences(
         dataset.side.text = Some(table);
     }
     if let Some(source) = &side.image_stand_in {
-        let texts = item_texts(source, keys)?;
-        notes.push(format!(
-            "image stand-in ({}): {} of {} items",
-            source.describe(),
-            texts.iter().flatten().count(),
-            texts.len()
-        ));
-        let mut table = match source.encoding() {
-            Encoding::Text => encode(&texts, options, 1)?,
-            Encoding::AttributeBag => encode_bags(&texts, options, 1)?,
-        };
+        let mut table = side_table(
+            "image stand-in",
+            source,
+            keys,
+            &mut notes,
+            options,
+            1,
+            |texts| encode(texts, options, 1),
+        )?;
         table.source = format!(
             "STAND-IN for image features (none offline): {}, {}",
             source.describe(),
