@@ -16,6 +16,7 @@ mod check;
 mod cli;
 mod crash;
 mod determinism;
+mod download_all;
 mod fuzz;
 mod graph_models;
 mod hgt;
