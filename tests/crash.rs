@@ -23,19 +23,11 @@ use serde_json::Value;
 fn command(work: &Path, args: &[&str], kill_at: Option<usize>) -> Command {
     let tmp = work.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mmsr-bench"));
-    command
-        .args(args)
-        .current_dir(work)
-        .env_remove("MMSR_DATA_DIR")
-        .env_remove("MMSR_RESULTS_DIR")
-        .env("TMPDIR", &tmp)
-        // One thread each: the tests of this file run side by side on few cores.
-        .env("OMP_NUM_THREADS", "1")
-        .env(
-            "MMSR_KILL_AT",
-            kill_at.map(|n| n.to_string()).unwrap_or_default(),
-        );
+    let mut command = crate::common::mmsr_command(work, args);
+    command.env("TMPDIR", &tmp).env(
+        "MMSR_KILL_AT",
+        kill_at.map(|n| n.to_string()).unwrap_or_default(),
+    );
     command
 }
 

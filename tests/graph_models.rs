@@ -415,3 +415,67 @@ fn training_on_receptive_fields_gives_the_same_loss_and_gradients() {
         }
     }
 }
+
+/// A sparse batch builds and copies only the edge lists its layer reads: HAN-GNN's two phases
+/// (`han-gnn*`, `items-only`) read the homogeneous and heterogeneous lists, every other graph
+/// layer the list of all edges;
+/// the phase lists are exactly the all-edge list filtered by relation (spec §3).
+#[test]
+fn sparse_batches_carry_the_edge_lists_their_layer_reads() {
+    use mmsr_bench::graph::{EdgeLists, GraphSet, SparseGraphBatch};
+    for name in graph_entries() {
+        let spec = mmsr_bench::config::ModelSpec::named(name);
+        let InputKind::Graph(graph) = mmsr_bench::model::resolve(&spec).unwrap().kind else {
+            unreachable!()
+        };
+        // `items-only` is HAN-GNN on the item sub-graph.
+        let want = if name.starts_with("han-gnn") || name == "items-only" {
+            EdgeLists::Phases
+        } else {
+            EdgeLists::All
+        };
+        assert_eq!(graph.edge_lists, want, "{name}");
+    }
+
+    let data = random_dataset(5);
+    let bundles = data.codes.as_ref().unwrap().item_bundles(data.num_items());
+    let graphs = GraphSet::build(&data.splits.test, Some(&bundles));
+    let samples: Vec<usize> = (0..graphs.len().min(40)).collect();
+    let cpu = tch::Device::Cpu;
+    let all = SparseGraphBatch::assemble(&graphs, &samples, EdgeLists::All, cpu);
+    let phases = SparseGraphBatch::assemble(&graphs, &samples, EdgeLists::Phases, cpu);
+    assert_eq!(all.edge_lists(), EdgeLists::All);
+    assert_eq!(phases.edge_lists(), EdgeLists::Phases);
+    let list = |t: &Tensor| Vec::<i64>::try_from(t).unwrap();
+    let e = all.all_edges();
+    let edges: Vec<(i64, i64, i64)> = (list(&e.rows).into_iter())
+        .zip(list(&e.cols))
+        .zip(list(&e.relations))
+        .map(|((r, c), rel)| (r, c, rel))
+        .collect();
+    let p = phases.phase_edges();
+    let homo: Vec<(i64, i64, i64)> = (list(&p.homo_rows).into_iter())
+        .zip(list(&p.homo_cols))
+        .zip(list(&p.homo_relations))
+        .map(|((r, c), rel)| (r, c, rel))
+        .collect();
+    let hete: Vec<(i64, i64)> = list(&p.hete_rows)
+        .into_iter()
+        .zip(list(&p.hete_cols))
+        .collect();
+    let want_homo: Vec<_> = edges
+        .iter()
+        .filter(|e| (1..=4).contains(&e.2))
+        .copied()
+        .collect();
+    let want_hete: Vec<_> = edges
+        .iter()
+        .filter(|e| e.2 == 1 || (5..=10).contains(&e.2))
+        .map(|e| (e.0, e.1))
+        .collect();
+    assert!(!want_homo.is_empty() && want_hete.len() > want_homo.len() / 4);
+    assert_eq!(homo, want_homo);
+    assert_eq!(hete, want_hete);
+    assert_eq!(list(&all.nodes), list(&phases.nodes));
+    assert_eq!(list(&all.last), list(&phases.last));
+}

@@ -6,7 +6,7 @@
 
 use crate::support::zoo;
 
-use mmsr_bench::graph::{GraphBatch, GraphLayout, SparseGraphBatch};
+use mmsr_bench::graph::{EdgeLists, GraphBatch, GraphLayout, SparseGraphBatch};
 use mmsr_bench::model::graph::{GraphCommon, GraphLayer};
 use mmsr_bench::model::hgt::{HgtConfig, HgtLayer};
 use mmsr_bench::model::hgt_lang::{DescriptionEncodings, HgtLangConfig, HgtLangLayer};
@@ -41,6 +41,7 @@ fn hgt_matches_an_edge_by_edge_recomputation() {
     let graph = GraphBatch::Sparse(SparseGraphBatch::assemble(
         &graphs,
         &[0, 1, 2, 3],
+        EdgeLists::All,
         Device::Cpu,
     ));
     let GraphBatch::Sparse(batch) = &graph else {
@@ -93,9 +94,9 @@ fn recomputation_error(
     let d = (dim / heads) as usize;
 
     let types: Vec<i64> = Vec::try_from(&batch.types).unwrap();
-    let rows: Vec<i64> = Vec::try_from(&batch.rows).unwrap();
-    let cols: Vec<i64> = Vec::try_from(&batch.cols).unwrap();
-    let rels: Vec<i64> = Vec::try_from(&batch.relations).unwrap();
+    let rows: Vec<i64> = Vec::try_from(&batch.all_edges().rows).unwrap();
+    let cols: Vec<i64> = Vec::try_from(&batch.all_edges().cols).unwrap();
+    let rels: Vec<i64> = Vec::try_from(&batch.all_edges().relations).unwrap();
     assert!(
         (2..=10).all(|r| rels.contains(&r)),
         "every relation occurs: {rels:?}"
@@ -159,7 +160,12 @@ fn recomputation_error(
 fn test_batch(samples: &[usize], data: &mmsr_bench::dataset::PreparedDataset) -> GraphBatch {
     let bundles = data.codes.as_ref().unwrap().item_bundles(data.num_items());
     let graphs = mmsr_bench::graph::GraphSet::build(&data.splits.test, Some(&bundles));
-    GraphBatch::Sparse(SparseGraphBatch::assemble(&graphs, samples, Device::Cpu))
+    GraphBatch::Sparse(SparseGraphBatch::assemble(
+        &graphs,
+        samples,
+        EdgeLists::All,
+        Device::Cpu,
+    ))
 }
 
 /// Random stand-ins for the sentence encodings (the layer's maths does not depend on them).
@@ -228,7 +234,7 @@ fn hgt_lang_moves_relations_it_never_saw_and_hgt_does_not() {
     let GraphBatch::Sparse(batch) = &graph else {
         unreachable!()
     };
-    let rels: Vec<i64> = Vec::try_from(&batch.relations).unwrap();
+    let rels: Vec<i64> = Vec::try_from(&batch.all_edges().relations).unwrap();
     assert!(
         rels.iter().all(|r| !(7..=10).contains(r)),
         "no text relation"

@@ -204,25 +204,12 @@ fn load(dir: &std::path::Path) -> Vec<RunResult> {
         .collect()
 }
 
-/// The binary with one libtorch thread: tests run in parallel, and oversubscribed OpenMP
-/// threads spin (the same runs took 20 s alone and 2 minutes beside other tests).
-fn mmsr_single_threaded(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mmsr-bench"))
-        .args(args)
-        .current_dir(dir)
-        .env("OMP_NUM_THREADS", "1")
-        .env_remove("MMSR_DATA_DIR")
-        .env_remove("MMSR_RESULTS_DIR")
-        .output()
-        .expect("the binary runs")
-}
-
 #[test]
 fn the_study_runs_every_condition_and_reports_it_apart() {
     let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("study.yaml"), STUDY).unwrap();
-    let out = mmsr_single_threaded(
+    let out = common::mmsr(
         dir.path(),
         &["--quiet", "run-all", "--config", "study.yaml"],
     );
@@ -265,7 +252,7 @@ fn the_study_runs_every_condition_and_reports_it_apart() {
         assert_ne!(image_only.graph_stats, han.graph_stats);
     }
     // A second run reuses every result.
-    let out = mmsr_single_threaded(
+    let out = common::mmsr(
         dir.path(),
         &["--quiet", "run-all", "--config", "study.yaml"],
     );
@@ -355,12 +342,12 @@ fn a_training_rate_trains_without_and_evaluates_with_the_modality() {
     let _rng = crate::common::torch_rng();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("unseen.yaml"), UNSEEN).unwrap();
-    let out = mmsr_single_threaded(
+    let out = common::mmsr(
         dir.path(),
         &["--quiet", "run-all", "--config", "unseen.yaml"],
     );
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let out = mmsr_single_threaded(
+    let out = common::mmsr(
         dir.path(),
         &[
             "--quiet",

@@ -14,7 +14,9 @@ use mmsr_bench::dataset::codes::{CodeBook, CodeConfig, ModalityCodes};
 use mmsr_bench::dataset::{
     InteractionDataset, ItemSideInfo, PreparedDataset, Provenance, SplitConfig,
 };
-use mmsr_bench::graph::{build_graph, DenseGraphBatch, GraphBatch, GraphSet, SparseGraphBatch};
+use mmsr_bench::graph::{
+    build_graph, DenseGraphBatch, EdgeLists, GraphBatch, GraphSet, SparseGraphBatch,
+};
 use mmsr_bench::model::graph::{GraphModelConfig, GraphRecommender};
 use mmsr_bench::model::han_gnn::official::{load_official, to_official};
 use mmsr_bench::model::han_gnn::HanLayer;
@@ -238,7 +240,12 @@ fn check_model(layout: &str) {
     let indices: Vec<usize> = (0..raw.len()).collect();
     let graph = match layout {
         "dense" => GraphBatch::Dense(DenseGraphBatch::assemble(&set, None, &indices, Device::Cpu)),
-        _ => GraphBatch::Sparse(SparseGraphBatch::assemble(&set, &indices, Device::Cpu)),
+        _ => GraphBatch::Sparse(SparseGraphBatch::assemble(
+            &set,
+            &indices,
+            EdgeLists::Phases,
+            Device::Cpu,
+        )),
     };
     let targets: Vec<i64> = raw.iter().map(|s| i64::from(s.target) - 1).collect();
     let batch = Batch {

@@ -64,19 +64,25 @@ impl GraphBatch {
     }
 }
 
-/// Concatenated graphs: `T` nodes, edge lists with batch-global node indices.
-pub struct SparseGraphBatch {
-    pub num_nodes: i64,
-    /// Longest input of the batch (width of the position table used).
-    pub num_positions: i64,
-    /// [T] int64 global node ids.
-    pub nodes: Tensor,
-    /// [T] int64 node types.
-    pub types: Tensor,
-    /// All edges: row (the attending node), column (its neighbour), relation id. [E] int64 each.
+/// Which edge lists a sparse layer reads; a sparse batch builds and copies only those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeLists {
+    /// Every edge with its relation (single-phase layers: GCN, GAT, RGAT, HGT, ...).
+    All,
+    /// The homogeneous and the heterogeneous phase's edges (HAN-GNN's two-phase attention).
+    Phases,
+}
+
+/// Every edge: row (the attending node), column (its neighbour), relation id. [E] int64 each.
+pub struct AllEdges {
     pub rows: Tensor,
     pub cols: Tensor,
     pub relations: Tensor,
+}
+
+/// The edges of the two attention phases.
+pub struct PhaseEdges {
     /// The homogeneous edges (relations 1-4) and their relation ids.
     pub homo_rows: Tensor,
     pub homo_cols: Tensor,
@@ -84,6 +90,21 @@ pub struct SparseGraphBatch {
     /// The heterogeneous edges (relations 1, 5-10).
     pub hete_rows: Tensor,
     pub hete_cols: Tensor,
+}
+
+enum Edges {
+    All(AllEdges),
+    Phases(PhaseEdges),
+}
+
+/// Concatenated graphs: `T` nodes, edge lists with batch-global node indices.
+pub struct SparseGraphBatch {
+    pub num_nodes: i64,
+    /// [T] int64 global node ids.
+    pub nodes: Tensor,
+    /// [T] int64 node types.
+    pub types: Tensor,
+    edges: Edges,
     /// Node-position incidences: node index and position. [Q] int64 each.
     pub position_nodes: Tensor,
     pub position_indices: Tensor,
@@ -201,16 +222,14 @@ fn dense_structure(
 }
 
 impl SparseGraphBatch {
-    pub fn assemble(set: &GraphSet, indices: &[usize], device: Device) -> Self {
+    /// Concatenates the graphs `indices` of `set`, with the edge lists `edges` a layer reads.
+    pub fn assemble(set: &GraphSet, indices: &[usize], edges: EdgeLists, device: Device) -> Self {
         let mut nodes = Vec::new();
         let mut types = Vec::new();
-        let (mut rows, mut cols, mut relations) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut homo_rows, mut homo_cols, mut homo_relations) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let (mut hete_rows, mut hete_cols) = (Vec::new(), Vec::new());
+        let mut lists: [Vec<i64>; 3] = Default::default();
+        let mut hete: [Vec<i64>; 2] = Default::default();
         let (mut position_nodes, mut position_indices) = (Vec::new(), Vec::new());
         let mut last = Vec::with_capacity(indices.len());
-        let mut num_positions = 1;
         for &i in indices {
             let g = set.graph(i);
             let offset = nodes.len() as i64;
@@ -222,45 +241,77 @@ impl SparseGraphBatch {
                     offset + i64::from(g.edge_cols[e]),
                 );
                 let relation = Relation::from_id(g.edge_relations[e]);
-                rows.push(r);
-                cols.push(c);
-                relations.push(relation as i64);
-                if relation.is_homogeneous() {
-                    homo_rows.push(r);
-                    homo_cols.push(c);
-                    homo_relations.push(relation as i64);
+                // `lists` holds every edge (All) or the homogeneous ones (Phases).
+                if edges == EdgeLists::All || relation.is_homogeneous() {
+                    lists[0].push(r);
+                    lists[1].push(c);
+                    lists[2].push(relation as i64);
                 }
-                if relation.is_heterogeneous() {
-                    hete_rows.push(r);
-                    hete_cols.push(c);
+                if edges == EdgeLists::Phases && relation.is_heterogeneous() {
+                    hete[0].push(r);
+                    hete[1].push(c);
                 }
             }
             position_nodes.extend(g.position_nodes.iter().map(|&k| offset + i64::from(k)));
             position_indices.extend(g.position_indices.iter().map(|&q| i64::from(q)));
-            num_positions = num_positions.max(g.alias.len() as i64);
             last.push(offset + g.last_node() as i64);
         }
         let vector = |v: Vec<i64>| {
             let len = v.len() as i64;
             to_device(v, &[len], device)
         };
+        let [rows, cols, relations] = lists.map(vector);
+        let edges = match edges {
+            EdgeLists::All => Edges::All(AllEdges {
+                rows,
+                cols,
+                relations,
+            }),
+            EdgeLists::Phases => {
+                let [hete_rows, hete_cols] = hete.map(vector);
+                Edges::Phases(PhaseEdges {
+                    homo_rows: rows,
+                    homo_cols: cols,
+                    homo_relations: relations,
+                    hete_rows,
+                    hete_cols,
+                })
+            }
+        };
         Self {
             type_index: type_index(&types, device),
             num_nodes: nodes.len() as i64,
-            num_positions,
             nodes: vector(nodes),
             types: vector(types),
-            rows: vector(rows),
-            cols: vector(cols),
-            relations: vector(relations),
-            homo_rows: vector(homo_rows),
-            homo_cols: vector(homo_cols),
-            homo_relations: vector(homo_relations),
-            hete_rows: vector(hete_rows),
-            hete_cols: vector(hete_cols),
+            edges,
             position_nodes: vector(position_nodes),
             position_indices: vector(position_indices),
             last: vector(last),
+        }
+    }
+
+    /// Every edge. Panics when the batch was built for a layer that declared
+    /// [`EdgeLists::Phases`]: the layer's `edge_lists` is wrong, a programming error.
+    pub fn all_edges(&self) -> &AllEdges {
+        match &self.edges {
+            Edges::All(edges) => edges,
+            Edges::Phases(_) => panic!("this sparse batch holds the phase edge lists only: the layer must declare EdgeLists::All"),
+        }
+    }
+
+    /// The two phases' edges. Panics when the batch was built with [`EdgeLists::All`].
+    pub fn phase_edges(&self) -> &PhaseEdges {
+        match &self.edges {
+            Edges::Phases(edges) => edges,
+            Edges::All(_) => panic!("this sparse batch holds the all-edge list only: the layer must declare EdgeLists::Phases"),
+        }
+    }
+
+    /// Which edge lists the batch holds.
+    pub fn edge_lists(&self) -> EdgeLists {
+        match self.edges {
+            Edges::All(_) => EdgeLists::All,
+            Edges::Phases(_) => EdgeLists::Phases,
         }
     }
 }

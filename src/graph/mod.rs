@@ -8,7 +8,10 @@ pub mod set;
 pub mod splits;
 pub mod structure;
 
-pub use batch::{DenseGraphBatch, DenseStructure, GraphBatch, GraphLayout, SparseGraphBatch};
+pub use batch::{
+    AllEdges, DenseGraphBatch, DenseStructure, EdgeLists, GraphBatch, GraphLayout, PhaseEdges,
+    SparseGraphBatch,
+};
 pub use builder::{build_graph, MsGraph, Scratch};
 pub use set::{GraphSet, GraphStats, ItemBundles};
 pub use splits::SplitGraphs;

@@ -90,11 +90,12 @@ impl GraphLayer for GatLayer {
                     .permute([0, 2, 1, 3])
             }
             GraphBatch::Sparse(b) => {
-                let logits = left.index_select(0, &b.rows) + right.index_select(0, &b.cols);
+                let e = b.all_edges();
+                let logits = left.index_select(0, &e.rows) + right.index_select(0, &e.cols);
                 let weights =
-                    segment_softmax(&leaky_relu(&logits, self.slope), &b.rows, b.num_nodes);
+                    segment_softmax(&leaky_relu(&logits, self.slope), &e.rows, b.num_nodes);
                 let weights = dropout(&weights, self.attention_dropout, train);
-                aggregate(&weights, &b.rows, &b.cols, &z, b.num_nodes)
+                aggregate(&weights, &e.rows, &e.cols, &z, b.num_nodes)
             }
         };
         (out.reshape(shape.as_slice()) + &self.bias).relu()

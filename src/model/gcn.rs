@@ -67,14 +67,15 @@ impl GraphLayer for GcnLayer {
                 }
             }
             GraphBatch::Sparse(b) => {
+                let e = b.all_edges();
                 let weights = if self.compat {
-                    Tensor::ones([b.rows.size()[0]], (Kind::Float, hw.device()))
+                    Tensor::ones([e.rows.size()[0]], (Kind::Float, hw.device()))
                 } else {
-                    let degree = b.rows.bincount::<Tensor>(None, b.num_nodes);
+                    let degree = e.rows.bincount::<Tensor>(None, b.num_nodes);
                     let norm = inverse_sqrt(&degree.to_kind(Kind::Float));
-                    norm.index_select(0, &b.rows) * norm.index_select(0, &b.cols)
+                    norm.index_select(0, &e.rows) * norm.index_select(0, &e.cols)
                 };
-                aggregate(&weights, &b.rows, &b.cols, &hw, b.num_nodes)
+                aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
             }
         };
         (propagated + &self.bias).relu()

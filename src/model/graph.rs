@@ -13,7 +13,7 @@ use tch::{nn, Kind, Tensor};
 use super::layers::ops::dropout;
 use super::layers::{InputConfig, InputLayer, POSITION_ROWS};
 use super::{check_probability, Batch, GraphInput, InputKind, Model, ModelContext, Recommender};
-use crate::graph::{GraphBatch, GraphLayout};
+use crate::graph::{EdgeLists, GraphBatch, GraphLayout};
 
 /// One aggregation layer over a batch of graphs, in the layouts it implements.
 pub trait GraphLayer: Sized + 'static {
@@ -27,6 +27,11 @@ pub trait GraphLayer: Sized + 'static {
     /// Whether batches must carry shortest-path distances and degrees.
     fn needs_structure(_config: &Self::Config) -> bool {
         false
+    }
+
+    /// The edge lists the sparse layout reads; a sparse batch builds and copies only those.
+    fn edge_lists(_config: &Self::Config) -> EdgeLists {
+        EdgeLists::All
     }
 
     /// Range checks, with the common parameters at hand (e.g. heads must divide `dim`).
@@ -264,6 +269,7 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
             layout: config.common.layout,
             codes: config.common.codes,
             structure: L::needs_structure(&config.layer),
+            edge_lists: L::edge_lists(&config.layer),
             receptive_reach: L::hops(&config.layer).map(|hops| {
                 hops * config.common.layers - 1
                     + usize::from(L::reads_neighbour_degrees(&config.layer))

@@ -45,8 +45,9 @@ impl GraphLayer for SageLayer {
             let summed = match graph {
                 GraphBatch::Dense(b) => b.adjacency.gt(0).to_kind(Kind::Float).matmul(&h),
                 GraphBatch::Sparse(b) => {
-                    let ones = Tensor::ones([b.rows.size()[0]], (Kind::Float, h.device()));
-                    aggregate(&ones, &b.rows, &b.cols, &h, b.num_nodes)
+                    let e = b.all_edges();
+                    let ones = Tensor::ones([e.rows.size()[0]], (Kind::Float, h.device()));
+                    aggregate(&ones, &e.rows, &e.cols, &h, b.num_nodes)
                 }
             };
             return summed.matmul(&self.weight).relu();
@@ -59,8 +60,9 @@ impl GraphLayer for SageLayer {
                 a.matmul(h) / degree
             }
             GraphBatch::Sparse(b) => {
-                let keep = b.relations.ne(self_loop);
-                let (rows, cols) = (b.rows.masked_select(&keep), b.cols.masked_select(&keep));
+                let e = b.all_edges();
+                let keep = e.relations.ne(self_loop);
+                let (rows, cols) = (e.rows.masked_select(&keep), e.cols.masked_select(&keep));
                 let degree = rows
                     .bincount::<Tensor>(None, b.num_nodes)
                     .to_kind(Kind::Float)

@@ -86,6 +86,7 @@ pub fn hgt_forward(
     let GraphBatch::Sparse(b) = graph else {
         unreachable!("hgt declares the sparse layout only")
     };
+    let e = b.all_edges();
     let types = graph.type_index();
     let (t, dim) = (h.size()[0], h.size()[1]);
     let d = dim / heads;
@@ -94,21 +95,21 @@ pub fn hgt_forward(
     let k = split(typed_projection(h, types, &p.w_key));
     let v = split(typed_projection(h, types, &p.w_value));
     // Row (relation, node) of the [R + 1, T, ...] tables for each edge's source.
-    let source = &b.relations * t + &b.cols;
+    let source = &e.relations * t + &e.cols;
     let keys = per_relation(&k, &p.w_attention)
         .reshape([-1, heads, d])
         .index_select(0, &source);
-    let logits = (keys * q.index_select(0, &b.rows)).sum_dim_intlist(-1, false, Kind::Float)
-        * p.prior.index_select(0, &b.relations)
+    let logits = (keys * q.index_select(0, &e.rows)).sum_dim_intlist(-1, false, Kind::Float)
+        * p.prior.index_select(0, &e.relations)
         / (d as f64).sqrt();
-    let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
+    let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
     let weights = dropout(&weights, attention_dropout, train);
     let messages = per_relation(&v, &p.w_message)
         .reshape([-1, heads, d])
         .index_select(0, &source)
         * weights.unsqueeze(-1);
     let aggregated = Tensor::zeros([t, heads, d], (Kind::Float, h.device()))
-        .index_add(0, &b.rows, &messages)
+        .index_add(0, &e.rows, &messages)
         .view([t, dim]);
     let update = typed_projection(&aggregated.gelu("none"), types, &p.w_out);
     // Per-node skip share from its type (padding rows have none in sparse batches).

@@ -86,10 +86,11 @@ impl GraphLayer for KvAttentionLayer {
                 dropout(&weights, self.attention_dropout, train).matmul(&v)
             }
             GraphBatch::Sparse(b) => {
-                let logits = leaky_relu(&edge_dot(&q, &k, &b.rows, &b.cols), self.slope);
-                let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
+                let e = b.all_edges();
+                let logits = leaky_relu(&edge_dot(&q, &k, &e.rows, &e.cols), self.slope);
+                let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
                 let weights = dropout(&weights, self.attention_dropout, train);
-                aggregate(&weights, &b.rows, &b.cols, &v, b.num_nodes)
+                aggregate(&weights, &e.rows, &e.cols, &v, b.num_nodes)
             }
         }
     }

@@ -28,7 +28,7 @@ use tch::{nn, Device, Tensor};
 use thiserror::Error;
 
 use crate::dataset::PreparedDataset;
-use crate::graph::{GraphBatch, GraphLayout};
+use crate::graph::{EdgeLists, GraphBatch, GraphLayout};
 
 pub use sequence::SequenceBatch;
 
@@ -58,6 +58,8 @@ pub struct GraphInput {
     pub codes: bool,
     /// Shortest-path distances and degrees (Graphormer's encodings), dense layout only.
     pub structure: bool,
+    /// The edge lists of sparse batches the layer reads.
+    pub edge_lists: EdgeLists,
     /// How far from the pooled node a node's aggregation still reaches the output (message-
     /// passing steps − 1, + 1 where neighbours' degrees are read); `None`: some layer reads the
     /// whole graph. Evaluation cuts each graph to that receptive field (`graph::receptive`).

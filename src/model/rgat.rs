@@ -69,14 +69,15 @@ impl GraphLayer for RgatLayer {
                 masked_softmax(&selected, &b.adjacency.gt(0)).matmul(&hw)
             }
             GraphBatch::Sparse(b) => {
-                let relation = &b.relations - 1;
+                let e = b.all_edges();
+                let relation = &e.relations - 1;
                 let a = self.relation_vectors.index_select(0, &relation);
-                let logits = (hw.index_select(0, &b.rows) * a * hw.index_select(0, &b.cols))
+                let logits = (hw.index_select(0, &e.rows) * a * hw.index_select(0, &e.cols))
                     .sum_dim_intlist(-1, false, Kind::Float);
                 let logits =
                     leaky_relu(&logits, self.slope) * self.amplifiers.index_select(0, &relation);
-                let weights = segment_softmax(&logits, &b.rows, b.num_nodes);
-                aggregate(&weights, &b.rows, &b.cols, &hw, b.num_nodes)
+                let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
+                aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
             }
         }
     }

@@ -127,6 +127,7 @@ impl<'a> BatchSource<'a> {
                 GraphLayout::Sparse => GraphBatch::Sparse(SparseGraphBatch::assemble(
                     inputs.graphs,
                     indices,
+                    graph.edge_lists,
                     self.device,
                 )),
             }),

@@ -52,15 +52,24 @@ pub fn shared_data(relative: &str) -> PathBuf {
     path
 }
 
-/// Runs the mmsr-bench binary with `args` inside `dir`.
-pub fn mmsr(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mmsr-bench"))
+/// The mmsr-bench binary with `args` inside `dir`, with one libtorch (OpenMP) thread: the
+/// suite's tests run side by side, and OpenMP threads of several processes on few cores spin
+/// against each other (two `check --rerun` of 6.6 s each took 36 s together with two threads
+/// each; a test that took 30 s alone took 232 s in the suite).
+pub fn mmsr_command(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mmsr-bench"));
+    command
         .args(args)
         .current_dir(dir)
+        .env("OMP_NUM_THREADS", "1")
         .env_remove("MMSR_DATA_DIR")
-        .env_remove("MMSR_RESULTS_DIR")
-        .output()
-        .expect("the binary runs")
+        .env_remove("MMSR_RESULTS_DIR");
+    command
+}
+
+/// Runs the mmsr-bench binary with `args` inside `dir` (see [`mmsr_command`]).
+pub fn mmsr(dir: &std::path::Path, args: &[&str]) -> Output {
+    mmsr_command(dir, args).output().expect("the binary runs")
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -82,24 +82,24 @@ struct SparseOps<'a> {
 
 impl AttentionOps for SparseOps<'_> {
     fn homo_softmax(&self, f: &Tensor, relation_vectors: &Tensor) -> Tensor {
-        let b = self.batch;
-        let a = relation_vectors.index_select(0, &(&b.homo_relations - 1));
-        let logits = (f.index_select(0, &b.homo_rows) * a * f.index_select(0, &b.homo_cols))
+        let (b, e) = (self.batch, self.batch.phase_edges());
+        let a = relation_vectors.index_select(0, &(&e.homo_relations - 1));
+        let logits = (f.index_select(0, &e.homo_rows) * a * f.index_select(0, &e.homo_cols))
             .sum_dim_intlist(-1, false, Kind::Float);
-        segment_softmax(&leaky_relu(&logits, self.slope), &b.homo_rows, b.num_nodes)
+        segment_softmax(&leaky_relu(&logits, self.slope), &e.homo_rows, b.num_nodes)
     }
 
     fn hete_softmax(&self, q: &Tensor, k: &Tensor) -> Tensor {
-        let b = self.batch;
-        let logits = edge_dot(q, k, &b.hete_rows, &b.hete_cols);
-        segment_softmax(&leaky_relu(&logits, self.slope), &b.hete_rows, b.num_nodes)
+        let (b, e) = (self.batch, self.batch.phase_edges());
+        let logits = edge_dot(q, k, &e.hete_rows, &e.hete_cols);
+        segment_softmax(&leaky_relu(&logits, self.slope), &e.hete_rows, b.num_nodes)
     }
 
     fn apply(&self, set: EdgeSet, weights: &Tensor, values: &Tensor) -> Tensor {
-        let b = self.batch;
+        let (b, e) = (self.batch, self.batch.phase_edges());
         match set {
-            EdgeSet::Homo => aggregate(weights, &b.homo_rows, &b.homo_cols, values, b.num_nodes),
-            EdgeSet::Hete => aggregate(weights, &b.hete_rows, &b.hete_cols, values, b.num_nodes),
+            EdgeSet::Homo => aggregate(weights, &e.homo_rows, &e.homo_cols, values, b.num_nodes),
+            EdgeSet::Hete => aggregate(weights, &e.hete_rows, &e.hete_cols, values, b.num_nodes),
         }
     }
 }

@@ -16,7 +16,7 @@ use super::check_probability;
 use super::graph::{GraphCommon, GraphLayer};
 use super::layers::ops::{dropout, typed_projection};
 use super::layers::uniform_init;
-use crate::graph::{GraphBatch, GraphLayout};
+use crate::graph::{EdgeLists, GraphBatch, GraphLayout};
 use attention::{ops_for, AttentionOps, EdgeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +236,11 @@ impl GraphLayer for HanLayer {
     /// invasive and fixed variants).
     fn hops(_config: &HanConfig) -> Option<usize> {
         Some(2)
+    }
+
+    /// Both phases read their own edge lists, never the list of all edges.
+    fn edge_lists(_config: &HanConfig) -> EdgeLists {
+        EdgeLists::Phases
     }
 
     fn validate(config: &HanConfig, _common: &GraphCommon) -> Result<(), String> {
