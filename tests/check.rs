@@ -407,3 +407,37 @@ fn unusable_input_exits_2() {
         "{text}"
     );
 }
+
+/// SASRec's sums depend on libtorch's thread count (its first epoch's loss: 6.849008052 with one
+/// thread, 6.849008029 with two): a run made with two threads and checked in a process started
+/// with one reproduces only because `check --rerun` re-runs with the recorded count.
+#[test]
+fn a_rerun_uses_the_thread_count_the_run_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::mmsr_command(
+        dir.path(),
+        &[
+            "-q",
+            "--results-dir",
+            "sub",
+            "run-all",
+            "--models",
+            "sasrec",
+            "--seeds",
+            "1",
+            "--set",
+            "train.max_epochs=1",
+        ],
+    )
+    .env("OMP_NUM_THREADS", "2")
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let runs = run_files(dir.path(), "sasrec");
+    let stored: Value = serde_json::from_str(&fs::read_to_string(&runs[0]).unwrap()).unwrap();
+    assert_eq!(stored["environment"]["torch_threads"], 2);
+    // `check` runs with OMP_NUM_THREADS=1 (common::mmsr).
+    let (code, text) = check(dir.path(), &["--rerun", "1"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 of 1 drawn cells re-run"), "{text}");
+}

@@ -1,7 +1,8 @@
 //! Re-running cells of a submission: a seeded draw of N result files, each run again from its
-//! own stored config on this machine. On the CPU the numbers must be identical; on CUDA, which
-//! is not bit-exact (atomics), within `CUDA_TOLERANCE`. A cell that cannot be reproduced here
-//! (other hardware kind, another model version, data not available) is skipped with a note.
+//! own stored config on this machine, with the libtorch thread count it recorded. On the CPU the
+//! numbers must be identical; on CUDA, which is not bit-exact (atomics), within
+//! `CUDA_TOLERANCE`. A cell that cannot be reproduced here (other hardware kind, another model
+//! version, data not available) is skipped with a note.
 
 use std::path::{Path, PathBuf};
 
@@ -138,9 +139,16 @@ pub fn rerun(
             experiment.device.as_deref().unwrap_or("cpu").parse()?,
         )?
         .remove(0);
-        let fresh = run_one(&request, &experiment, &workspace, &mut cache)?
-            .result()
-            .clone();
+        // Some kernels (attention, GRU reductions) split their sums by thread, so the numbers
+        // depend on libtorch's thread count: re-run with the one recorded.
+        let threads = tch::get_num_threads();
+        let recorded = stored.environment.torch_threads;
+        if recorded >= 1 {
+            tch::set_num_threads(recorded);
+        }
+        let fresh = run_one(&request, &experiment, &workspace, &mut cache);
+        tch::set_num_threads(threads);
+        let fresh = fresh?.result().clone();
         done += 1;
         let tolerance = if stored.config.device.starts_with("cuda") {
             CUDA_TOLERANCE
