@@ -447,18 +447,17 @@ fn sparse_batches_carry_the_edge_lists_their_layer_reads() {
     assert_eq!(all.edge_lists(), EdgeLists::All);
     assert_eq!(phases.edge_lists(), EdgeLists::Phases);
     let list = |t: &Tensor| Vec::<i64>::try_from(t).unwrap();
+    let triples = |rows: &Tensor, cols: &Tensor, relations: &Tensor| -> Vec<(i64, i64, i64)> {
+        (list(rows).into_iter())
+            .zip(list(cols))
+            .zip(list(relations))
+            .map(|((r, c), rel)| (r, c, rel))
+            .collect()
+    };
     let e = all.all_edges();
-    let edges: Vec<(i64, i64, i64)> = (list(&e.rows).into_iter())
-        .zip(list(&e.cols))
-        .zip(list(&e.relations))
-        .map(|((r, c), rel)| (r, c, rel))
-        .collect();
+    let edges = triples(&e.rows, &e.cols, &e.relations);
     let p = phases.phase_edges();
-    let homo: Vec<(i64, i64, i64)> = (list(&p.homo_rows).into_iter())
-        .zip(list(&p.homo_cols))
-        .zip(list(&p.homo_relations))
-        .map(|((r, c), rel)| (r, c, rel))
-        .collect();
+    let homo = triples(&p.homo_rows, &p.homo_cols, &p.homo_relations);
     let hete: Vec<(i64, i64)> = list(&p.hete_rows)
         .into_iter()
         .zip(list(&p.hete_cols))

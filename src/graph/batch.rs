@@ -65,8 +65,7 @@ impl GraphBatch {
 }
 
 /// Which edge lists a sparse layer reads; a sparse batch builds and copies only those.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EdgeLists {
     /// Every edge with its relation (single-phase layers: GCN, GAT, RGAT, HGT, ...).
     All,

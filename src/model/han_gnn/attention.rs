@@ -4,7 +4,7 @@
 
 use tch::{Kind, Tensor};
 
-use crate::graph::{DenseGraphBatch, GraphBatch, SparseGraphBatch};
+use crate::graph::{DenseGraphBatch, GraphBatch, PhaseEdges};
 use crate::model::layers::ops::{aggregate, edge_dot, leaky_relu, segment_softmax, NEG};
 
 /// The two relation sets; a sparse weight vector lives on the edge list of its set.
@@ -32,7 +32,11 @@ pub trait AttentionOps {
 pub fn ops_for(graph: &GraphBatch, slope: f64) -> Box<dyn AttentionOps + '_> {
     match graph {
         GraphBatch::Dense(batch) => Box::new(DenseOps { batch, slope }),
-        GraphBatch::Sparse(batch) => Box::new(SparseOps { batch, slope }),
+        GraphBatch::Sparse(batch) => Box::new(SparseOps {
+            num_nodes: batch.num_nodes,
+            edges: batch.phase_edges(),
+            slope,
+        }),
     }
 }
 
@@ -76,30 +80,31 @@ impl AttentionOps for DenseOps<'_> {
 }
 
 struct SparseOps<'a> {
-    batch: &'a SparseGraphBatch,
+    num_nodes: i64,
+    edges: &'a PhaseEdges,
     slope: f64,
 }
 
 impl AttentionOps for SparseOps<'_> {
     fn homo_softmax(&self, f: &Tensor, relation_vectors: &Tensor) -> Tensor {
-        let (b, e) = (self.batch, self.batch.phase_edges());
+        let (e, n) = (self.edges, self.num_nodes);
         let a = relation_vectors.index_select(0, &(&e.homo_relations - 1));
         let logits = (f.index_select(0, &e.homo_rows) * a * f.index_select(0, &e.homo_cols))
             .sum_dim_intlist(-1, false, Kind::Float);
-        segment_softmax(&leaky_relu(&logits, self.slope), &e.homo_rows, b.num_nodes)
+        segment_softmax(&leaky_relu(&logits, self.slope), &e.homo_rows, n)
     }
 
     fn hete_softmax(&self, q: &Tensor, k: &Tensor) -> Tensor {
-        let (b, e) = (self.batch, self.batch.phase_edges());
+        let (e, n) = (self.edges, self.num_nodes);
         let logits = edge_dot(q, k, &e.hete_rows, &e.hete_cols);
-        segment_softmax(&leaky_relu(&logits, self.slope), &e.hete_rows, b.num_nodes)
+        segment_softmax(&leaky_relu(&logits, self.slope), &e.hete_rows, n)
     }
 
     fn apply(&self, set: EdgeSet, weights: &Tensor, values: &Tensor) -> Tensor {
-        let (b, e) = (self.batch, self.batch.phase_edges());
+        let (e, n) = (self.edges, self.num_nodes);
         match set {
-            EdgeSet::Homo => aggregate(weights, &e.homo_rows, &e.homo_cols, values, b.num_nodes),
-            EdgeSet::Hete => aggregate(weights, &e.hete_rows, &e.hete_cols, values, b.num_nodes),
+            EdgeSet::Homo => aggregate(weights, &e.homo_rows, &e.homo_cols, values, n),
+            EdgeSet::Hete => aggregate(weights, &e.hete_rows, &e.hete_cols, values, n),
         }
     }
 }
