@@ -30,6 +30,8 @@ fn pure_rank(c: &mut Criterion) {
 }
 
 fn tensor_ranks(c: &mut Criterion) {
+    // As the binary does (page faults would otherwise dominate small steps).
+    mmsr_bench::allocator::tune();
     tch::manual_seed(0);
     let mut group = c.benchmark_group("evaluator/tensor");
     for batch in [128i64, 512] {

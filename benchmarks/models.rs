@@ -27,6 +27,8 @@ fn selected() -> Vec<&'static str> {
 }
 
 fn steps(c: &mut Criterion) {
+    // As the binary does (page faults would otherwise dominate small steps).
+    mmsr_bench::allocator::tune();
     let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
     let bundles = data
         .codes

@@ -64,6 +64,8 @@ fn timed(device: Device, iters: u64, mut f: impl FnMut()) -> Duration {
 }
 
 fn floor(c: &mut Criterion) {
+    // As the binary does (page faults would otherwise dominate small steps).
+    mmsr_bench::allocator::tune();
     let device = device();
     let mut group = c.benchmark_group("floor");
     group.sample_size(20);
@@ -143,6 +145,8 @@ fn train_step(
 }
 
 fn edges(c: &mut Criterion) {
+    // As the binary does (page faults would otherwise dominate small steps).
+    mmsr_bench::allocator::tune();
     let device = device();
     let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
     let mut group = c.benchmark_group("edges");
@@ -170,6 +174,8 @@ fn edges(c: &mut Criterion) {
 }
 
 fn beauty(c: &mut Criterion) {
+    // As the binary does (page faults would otherwise dominate small steps).
+    mmsr_bench::allocator::tune();
     let data_dir = std::env::var_os("MMSR_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("data"));

@@ -79,10 +79,12 @@ impl DeviceChoice {
 }
 
 /// What kind of hardware computes a run: numbers differ between kinds in the last bits (BLAS
-/// kernels differ between CPU models and instruction sets, and between GPU models), so the kind
-/// is part of every run id and a stored result is only reused on the same kind.
+/// kernels differ between CPU families, models and instruction sets, and between GPU models), so
+/// the kind is part of every run id and a stored result is only reused on the same kind. Before
+/// 2026-12-02 the CPU kind was the model name alone ("cpu: AMD EPYC"), which two hosts with
+/// different last bits shared; runs stored under such a kind are never reused or re-run.
 pub fn kind(device: Device) -> String {
-    use crate::report::env::{cpu_model, gpu_model};
+    use crate::report::env::{cpu_kind, gpu_model};
     match device {
         Device::Cuda(n) => format!(
             "cuda: {}",
@@ -91,7 +93,7 @@ pub fn kind(device: Device) -> String {
         _ => format!(
             "{}: {}",
             label(device),
-            cpu_model().unwrap_or_else(|| "unknown CPU".to_string())
+            cpu_kind().unwrap_or_else(|| "unknown CPU".to_string())
         ),
     }
 }

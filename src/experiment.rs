@@ -17,7 +17,7 @@ use crate::graph::splits::{ReceptiveFields, SplitStructures};
 use crate::graph::{GraphSet, SplitGraphs, StructureSet};
 use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
-use crate::report::env::{peak_rss_bytes, reset_peak_rss};
+use crate::report::env::{peak_rss_bytes, release_and_reset_peak_rss};
 use crate::report::result::{self, DatasetInfo, RunResult, Timings};
 use crate::report::Environment;
 use crate::train::{self, BatchSource, SplitInputs, SplitSources, TrainOptions};
@@ -211,6 +211,34 @@ pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
     }
 }
 
+/// The readable result at `path`, unless `--force` asks for a new one (an unreadable file is
+/// reported and run again).
+fn stored_result(path: &Path, workspace: &Workspace) -> Option<RunResult> {
+    if !path.exists() || workspace.force {
+        return None;
+    }
+    RunResult::load(path)
+        .map_err(|e| eprintln!("warning: {e:#}; running again"))
+        .ok()
+}
+
+/// Where a request's result file lives on this machine's hardware, and the stored result when
+/// one is there (nothing is built or run).
+pub fn locate(
+    request: &RunRequest,
+    experiment: &ExperimentConfig,
+    workspace: &Workspace,
+    cache: &mut DatasetCache,
+) -> Result<(PathBuf, Option<RunResult>)> {
+    let device = request.device.resolve()?;
+    let content_hash = cache.content_hash(&request.dataset, workspace, experiment)?;
+    let config = run_config(request, device);
+    let run_id = result::run_id(&content_hash, &config);
+    let path = result::result_path(&workspace.results_dir, &config, &run_id);
+    let stored = stored_result(&path, workspace);
+    Ok((path, stored))
+}
+
 /// Runs one experiment (or reuses its stored result) and writes the result file atomically.
 pub fn run_one(
     request: &RunRequest,
@@ -231,14 +259,11 @@ pub fn run_one(
     // Stored results are found before anything is built.
     let run_id = result::run_id(&content_hash, &config);
     let path = result::result_path(&workspace.results_dir, &config, &run_id);
-    if path.exists() && !workspace.force {
-        match RunResult::load(&path) {
-            Ok(stored) => return Ok(RunStatus::Reused(stored, path)),
-            Err(e) => eprintln!("warning: {e:#}; running again"),
-        }
+    if let Some(stored) = stored_result(&path, workspace) {
+        return Ok(RunStatus::Reused(stored, path));
     }
 
-    reset_peak_rss();
+    release_and_reset_peak_rss();
     let build_start = Instant::now();
     train::seed_torch(request.seed);
     let context = ModelContext {

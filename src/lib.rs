@@ -5,6 +5,7 @@
 //! `data` (raw logs, splits, prepared datasets) -> `model` (one trait, a registry) -> `train`
 //! (batching, trainer, evaluation passes) -> `eval` (pure metrics, evaluator contract) ->
 //! `report` (result files, tables). `experiment` wires one run; `cli` is the thin front end.
+pub mod allocator;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod graph;
 pub mod guard;
 pub mod model;
 pub mod plan;
+pub mod pool;
 pub mod prepare;
 pub mod report;
 pub mod scaling;

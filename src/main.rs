@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    mmsr_bench::allocator::tune();
     mmsr_bench::guard::install_hook();
     let cli = mmsr_bench::cli::Cli::parse();
     match mmsr_bench::cli::run(cli) {

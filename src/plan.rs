@@ -8,7 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ModelSpec};
+use crate::dataset::missing::MissingModalitySweep;
+use crate::experiment::RunRequest;
 use crate::report::result::RunResult;
 
 /// One cell: a 1 × 1 × 1 experiment and the run id it gets on hardware of the planning kind.
@@ -45,6 +47,25 @@ impl PlanCell {
     }
 }
 
+/// The 1 × 1 × 1 experiment of one request of `config`'s matrix (its settings kept).
+pub fn cell_experiment(config: &ExperimentConfig, request: &RunRequest) -> ExperimentConfig {
+    ExperimentConfig {
+        models: vec![ModelSpec {
+            name: request.model.entry.name.to_string(),
+            params: request
+                .model
+                .params
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        }],
+        datasets: vec![request.dataset.clone()],
+        seeds: vec![request.seed],
+        missing_modality: request.missing.map(MissingModalitySweep::single),
+        ..config.clone()
+    }
+}
+
 pub fn write_plan(path: &Path, cells: &[PlanCell]) -> Result<()> {
     let mut text = Vec::new();
     for cell in cells {
@@ -54,11 +75,18 @@ pub fn write_plan(path: &Path, cells: &[PlanCell]) -> Result<()> {
     crate::report::result::write_atomically(path, &text)
 }
 
+/// Reads a plan file, or standard input when `path` is `-` (how `run-all` hands a cell to a
+/// child process without a file to clean up).
 pub fn read_plan(path: &Path) -> Result<Vec<PlanCell>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("reading the plan {}", path.display()))?;
+    let reader: Box<dyn BufRead> = if path == Path::new("-") {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("reading the plan {}", path.display()))?;
+        Box::new(BufReader::new(file))
+    };
     let mut cells = Vec::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
+    for (n, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("{}:{}", path.display(), n + 1))?;
         if line.trim().is_empty() {
             continue;

@@ -422,6 +422,8 @@ fn a_rerun_uses_the_thread_count_the_run_recorded() {
             "--results-dir",
             "sub",
             "run-all",
+            "--jobs",
+            "1",
             "--models",
             "sasrec",
             "--seeds",
@@ -432,6 +434,7 @@ fn a_rerun_uses_the_thread_count_the_run_recorded() {
             "model.sasrec.dim=32",
         ],
     )
+    // In one process (`--jobs 1`), which takes libtorch's thread count from here.
     .env("OMP_NUM_THREADS", "2")
     .output()
     .unwrap();

@@ -188,6 +188,122 @@ fn run_all_resumes_and_summarises_over_seeds() {
     assert!(stdout(&second).contains("mean ± std over seeds"));
 }
 
+/// A small graph matrix: HAN-GNN at width 16 on 300 users, two epochs.
+const SMALL_GRAPH_MATRIX: &[&str] = &[
+    "-q",
+    "run-all",
+    "--models",
+    "pop,han-gnn",
+    "--seeds",
+    "1,2",
+    "--device",
+    "cpu",
+    "--set",
+    "model.han-gnn.dim=16",
+    "--set",
+    "model.han-gnn.init_codes_from_centres=false",
+    "--set",
+    "train.max_epochs=2",
+    "--set",
+    "synthetic.users=300",
+    "--set",
+    "synthetic.items=120",
+];
+
+/// Every result file under `dir/results/runs`, keyed by path, without its timings and
+/// provenance (which differ between any two runs).
+fn results_without_timings(dir: &std::path::Path) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let runs = dir.join("results/runs/synthetic");
+    for model in fs::read_dir(&runs).unwrap() {
+        for file in fs::read_dir(model.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let mut r: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            for key in ["timings", "peak_rss_bytes", "environment", "created_at"] {
+                r.as_object_mut().unwrap().remove(key);
+            }
+            for epoch in r["learning_curve"].as_array_mut().unwrap() {
+                let epoch = epoch.as_object_mut().unwrap();
+                epoch.remove("train_seconds");
+                epoch.remove("validation_seconds");
+            }
+            out.insert(path.strip_prefix(dir).unwrap().display().to_string(), r);
+        }
+    }
+    out
+}
+
+#[test]
+fn run_all_side_by_side_gives_the_runs_of_one_process() {
+    let (apart, together) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let side_by_side = mmsr(
+        apart.path(),
+        &[SMALL_GRAPH_MATRIX, &["--jobs", "2"]].concat(),
+    );
+    assert!(side_by_side.status.success(), "{}", stderr(&side_by_side));
+    let log = stderr(&side_by_side);
+    assert!(
+        log.contains("running 4 of 4 runs, 2 at a time with 1 libtorch thread(s) each"),
+        "{log}"
+    );
+    assert_eq!(log.matches(": done").count(), 4, "{log}");
+    // The test process gives libtorch one thread, as each child gets here.
+    let one_process = mmsr(
+        together.path(),
+        &[SMALL_GRAPH_MATRIX, &["--jobs", "1"]].concat(),
+    );
+    assert!(one_process.status.success(), "{}", stderr(&one_process));
+    let (a, b) = (
+        results_without_timings(apart.path()),
+        results_without_timings(together.path()),
+    );
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b);
+    let summary = |dir: &std::path::Path| {
+        let mut rows: Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("results/summary.json")).unwrap())
+                .unwrap();
+        for row in rows.as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("mean_train_seconds");
+        }
+        rows
+    };
+    assert_eq!(summary(apart.path()), summary(together.path()));
+    // The summary keeps the matrix's order although the cells ran last-listed first.
+    assert_eq!(summary(apart.path())[0]["model"], "pop");
+    // Everything stored: a second side-by-side run-all starts no child.
+    let again = mmsr(
+        apart.path(),
+        &[SMALL_GRAPH_MATRIX, &["--jobs", "2"]].concat(),
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stderr(&again).matches("reused stored result").count(), 4);
+    assert!(!stderr(&again).contains("running"));
+}
+
+#[test]
+fn a_failing_child_run_is_reported_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Code rows initialised from the codes' centres cannot fit a 16-d embedding: the model
+    // build fails inside each child.
+    let args: Vec<&str> = SMALL_GRAPH_MATRIX
+        .iter()
+        .map(|a| match *a {
+            "model.han-gnn.init_codes_from_centres=false" => {
+                "model.han-gnn.init_codes_from_centres=true"
+            }
+            other => other,
+        })
+        .collect();
+    let out = mmsr(dir.path(), &[&args[..], &["--jobs", "2"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(log.contains("han-gnn on synthetic, seed"), "{log}");
+    assert!(log.contains("failed (exit status: 2)"), "{log}");
+    assert!(log.contains("code centres are"), "{log}");
+    assert!(log.contains("run-all again resumes from there"), "{log}");
+}
+
 #[test]
 fn user_errors_are_explained_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();

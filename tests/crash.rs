@@ -99,7 +99,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 // --- run-all ---------------------------------------------------------------------------------
 
-/// Two models, two seeds, two epochs on a small synthetic dataset: 58 crash points, 0.7 s.
+/// Two models, two seeds, two epochs on a small synthetic dataset: 58 crash points, 0.7 s. By
+/// default the runs go side by side in child processes (`run-all --jobs`).
 const RUN_ALL: &[&str] = &[
     "-q",
     "--results-dir",
@@ -122,6 +123,12 @@ const RUN_ALL: &[&str] = &[
     "--set",
     "synthetic.items=120",
 ];
+
+/// `RUN_ALL` in one process: crash points are counted per process, so the numbered kills use
+/// it (and the resume after each kill runs the default, side by side).
+fn run_all_in_one_process() -> Vec<&'static str> {
+    [RUN_ALL, &["--jobs", "1"]].concat()
+}
 
 /// A work directory with a file of the user's that no command may touch.
 fn fresh_work() -> tempfile::TempDir {
@@ -188,7 +195,8 @@ fn resume_and_compare(work: &Path, reference: &Value, what: &str) {
 #[test]
 fn run_all_killed_at_every_kind_of_point_resumes_to_the_same_summary() {
     let reference_work = fresh_work();
-    let points = crash_points(reference_work.path(), RUN_ALL);
+    let in_one_process = run_all_in_one_process();
+    let points = crash_points(reference_work.path(), &in_one_process);
     let reference = summary_metrics(&reference_work.path().join("sub"));
     assert!(points.len() > 40, "{points:?}");
     // Every write point; every 8th training batch (each batch is the same kind of point).
@@ -200,7 +208,7 @@ fn run_all_killed_at_every_kind_of_point_resumes_to_the_same_summary() {
         let what = format!("killed at crash point {n} ({})", points[n - 1]);
         let work = fresh_work();
         let outside = snapshot(work.path(), &work.path().join("sub"));
-        let out = run(work.path(), RUN_ALL, Some(n));
+        let out = run(work.path(), &in_one_process, Some(n));
         assert_killed(&out, &what);
         temporaries += assert_no_partial_results(&work.path().join("sub"), &what);
         let kind = points[n - 1].rsplit(": ").next().unwrap();
@@ -243,6 +251,7 @@ fn run_all_killed_from_outside_twice_resumes_to_the_same_summary() {
             std::thread::sleep(Duration::from_millis(delay_ms));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
+            assert_no_process_left_in(work.path(), &what);
             assert_no_partial_results(&work.path().join("sub"), &what);
             unfinished += usize::from(!work.path().join("sub/summary.json").exists());
         }
@@ -252,6 +261,31 @@ fn run_all_killed_from_outside_twice_resumes_to_the_same_summary() {
         unfinished >= 4,
         "only {unfinished} of 8 kills landed before the end"
     );
+}
+
+/// No process works in `dir` any more: the runs a killed `run-all` had started in child
+/// processes die with it (they would otherwise go on writing results). Allows them a second.
+fn assert_no_process_left_in(dir: &Path, what: &str) {
+    let dir = dir.canonicalize().unwrap();
+    let working_here = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+                (cwd == dir).then(|| e.file_name().to_string_lossy().into_owned())
+            })
+            .collect()
+    };
+    let mut left = working_here();
+    for _ in 0..20 {
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        left = working_here();
+    }
+    panic!("{what}: processes {left:?} still run in {}", dir.display());
 }
 
 // --- prepare ---------------------------------------------------------------------------------

@@ -7,14 +7,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::{ExperimentConfig, ModelSpec};
-use crate::dataset::missing::MissingModalitySweep;
 use crate::device;
 use crate::experiment::{self, run_config, DatasetCache};
-use crate::plan::{write_plan, PlanCell};
+use crate::plan::{cell_experiment, write_plan, PlanCell};
 use crate::report::result::run_id;
 
-use super::run_all::{apply_matrix_flags, default_experiment, RunAllArgs};
+use super::run_all::{apply_matrix_flags, default_experiment, MatrixArgs};
 use super::Cli;
 
 #[derive(Debug, Args)]
@@ -23,7 +21,7 @@ pub struct PlanArgs {
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
-    pub matrix: RunAllArgs,
+    pub matrix: MatrixArgs,
 }
 
 pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
@@ -39,21 +37,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
     let mut cache = DatasetCache::default();
     let mut cells = Vec::with_capacity(requests.len());
     for (index, request) in requests.iter().enumerate() {
-        let single = ExperimentConfig {
-            models: vec![ModelSpec {
-                name: request.model.entry.name.to_string(),
-                params: request
-                    .model
-                    .params
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            }],
-            datasets: vec![request.dataset.clone()],
-            seeds: vec![request.seed],
-            missing_modality: request.missing.map(MissingModalitySweep::single),
-            ..config.clone()
-        };
+        let single = cell_experiment(&config, request);
         let (id, kind) = match here {
             Some(device) => {
                 let hash = cache.content_hash(&request.dataset, &workspace, &config)?;

@@ -14,19 +14,27 @@ use super::Cli;
 
 #[derive(Debug, Args)]
 pub struct RunCellArgs {
+    /// The plan file (`-`: read it from standard input).
     #[arg(long)]
     pub plan: PathBuf,
     /// The cell to run (Slurm sets SLURM_ARRAY_TASK_ID for each array task).
     #[arg(long, env = "SLURM_ARRAY_TASK_ID")]
     pub index: usize,
+    /// Run again even if a result with the same run id exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn execute(cli: &Cli, args: &RunCellArgs) -> Result<ExitCode> {
     let cells = read_plan(&args.plan)?;
+    let plan_name = if args.plan.as_os_str() == "-" {
+        "the plan on standard input".to_string()
+    } else {
+        args.plan.display().to_string()
+    };
     let cell = cells.get(args.index).with_context(|| {
         format!(
-            "{}: no cell {} (the plan has {}: indices 0..={})",
-            args.plan.display(),
+            "{plan_name}: no cell {} (the plan has {}: indices 0..={})",
             args.index,
             cells.len(),
             cells.len() - 1
@@ -37,12 +45,12 @@ pub fn execute(cli: &Cli, args: &RunCellArgs) -> Result<ExitCode> {
         data_dir: cli.data_dir.clone(),
         results_dir: cli.results_dir.clone(),
         verbose: !cli.quiet,
-        force: false,
+        force: args.force,
     };
     let choice = config.device.as_deref().unwrap_or("auto").parse()?;
     let request = experiment::expand(config, choice)?.remove(0);
     let status = experiment::run_one(&request, config, &workspace, &mut DatasetCache::default())
-        .with_context(|| format!("cell {} of {}", args.index, args.plan.display()))?;
+        .with_context(|| format!("cell {} of {plan_name}", args.index))?;
     let r = status.result();
     let how = match status {
         RunStatus::Completed(..) => "done",

@@ -44,10 +44,50 @@ impl Environment {
 
 pub fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_string())
+    cpuinfo_field(&info, "model name").map(str::to_string)
+}
+
+/// The CPU as far as the last bits of a run depend on it: the model name, the family and model
+/// numbers (MKL picks its kernels by them) and the widest vector instruction set libtorch
+/// dispatches to. Virtual hosts can share a model name ("AMD EPYC") and still differ in these.
+pub fn cpu_kind() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    cpu_kind_from(&info)
+}
+
+/// [`cpu_kind`] from the text of `/proc/cpuinfo` (its first processor's entry).
+pub fn cpu_kind_from(cpuinfo: &str) -> Option<String> {
+    let name = cpuinfo_field(cpuinfo, "model name")?;
+    let family = cpuinfo_field(cpuinfo, "cpu family").unwrap_or("?");
+    let model = cpuinfo_field(cpuinfo, "model").unwrap_or("?");
+    let flags: Vec<&str> = cpuinfo_field(cpuinfo, "flags")
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let has = |f: &str| flags.contains(&f);
+    // libtorch's CPU capability levels: AVX512 needs these four, AVX2 needs FMA as well.
+    let isa = if ["avx512f", "avx512bw", "avx512vl", "avx512dq"]
+        .iter()
+        .all(|f| has(f))
+    {
+        "AVX512"
+    } else if has("avx2") && has("fma") {
+        "AVX2"
+    } else {
+        "no AVX2"
+    };
+    Some(format!("{name} (family {family} model {model}, {isa})"))
+}
+
+/// The value of `key` in the first processor's entry of `/proc/cpuinfo` (keys are padded with
+/// tabs: `model\t\t: 1`).
+fn cpuinfo_field<'a>(cpuinfo: &'a str, key: &str) -> Option<&'a str> {
+    cpuinfo
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim())
 }
 
 /// tch exposes no device-name query, so ask the driver's tool when it is there.
@@ -98,4 +138,32 @@ pub fn release_and_reset_peak_rss() {
         libc::malloc_trim(0);
     }
     reset_peak_rss();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpuinfo(model: &str, flags: &str) -> String {
+        format!(
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\nflags\t\t: {flags}\n\nprocessor\t: 1\nmodel\t\t: 99\n"
+        )
+    }
+
+    #[test]
+    fn the_cpu_kind_tells_apart_hosts_with_one_model_name() {
+        let zen3 = cpu_kind_from(&cpuinfo("1", "fpu sse2 fma avx avx2")).unwrap();
+        let zen4 = cpu_kind_from(&cpuinfo(
+            "17",
+            "fma avx avx2 avx512f avx512dq avx512bw avx512vl",
+        ))
+        .unwrap();
+        assert_eq!(zen3, "AMD EPYC (family 25 model 1, AVX2)");
+        assert_eq!(zen4, "AMD EPYC (family 25 model 17, AVX512)");
+        assert_eq!(
+            cpu_kind_from(&cpuinfo("1", "sse2 avx")).unwrap(),
+            "AMD EPYC (family 25 model 1, no AVX2)"
+        );
+        assert_eq!(cpu_kind_from("processor\t: 0\n"), None);
+    }
 }
