@@ -79,7 +79,15 @@ fn git_commit(dir: &Path) -> String {
     };
     match run(&["rev-parse", "HEAD"]) {
         Some(commit) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+            // --no-optional-locks: a plain `git status` rewrites .git/index to refresh its stat
+            // cache, which is watched above, so the next cargo command (e.g. the first `cargo
+            // run` after a fresh clone's build) re-ran this script and recompiled the crate.
+            let dirty = run(&[
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ])
                 .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{commit}-dirty")
