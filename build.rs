@@ -88,7 +88,7 @@ fn git_commit(dir: &Path) -> String {
                 "--porcelain",
                 "--untracked-files=no",
             ])
-                .is_some_and(|s| !s.is_empty());
+            .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{commit}-dirty")
             } else {

@@ -9,6 +9,7 @@ use plotters::prelude::*;
 
 use super::aggregate::{variant_key, DatasetBoard};
 use super::result::RunResult;
+use super::scaling::log_ticks;
 use crate::eval::Metric;
 
 const SIZE: (u32, u32) = (960, 640);
@@ -93,7 +94,9 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
         .x_label_area_size(50)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (x_lo / 1.5..x_hi * 1.5).log_scale(),
+            (x_lo / 1.5..x_hi * 1.5)
+                .log_scale()
+                .with_key_points(log_ticks(x_lo / 1.5, x_hi * 1.5)),
             (y_lo - pad)..(y_hi + pad),
         )
         .map_err(plot_error)?;

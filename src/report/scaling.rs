@@ -148,7 +148,7 @@ fn short_number(v: f64) -> String {
 
 /// Ticks at 1, 2 and 5 times the powers of ten inside `lo..hi`: a log axis over less than a
 /// decade otherwise shows a single label.
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+pub(super) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let mut ticks = Vec::new();
     let mut decade = 10f64.powi(lo.log10().floor() as i32);
     while decade <= hi {
