@@ -82,3 +82,58 @@ fn same_seed_same_numbers_on_the_cpu() {
         );
     }
 }
+
+/// The binary tunes glibc's allocator at start (`src/allocator.rs`); this test process does not.
+/// Where tensors live must not change a number: the same run made in both is identical.
+#[test]
+fn the_binarys_allocator_settings_change_no_number() {
+    let _rng = crate::common::torch_rng();
+    let config = small_experiment("han-gnn", "sparse");
+    let here = run(&config, 5);
+    let dir = tempfile::tempdir().unwrap();
+    // JSON is YAML: the experiment file the binary reads.
+    let file = dir.path().join("experiment.yaml");
+    std::fs::write(&file, serde_json::to_string(&config).unwrap()).unwrap();
+    let threads = tch::get_num_threads().to_string();
+    let out = crate::common::mmsr_command(
+        dir.path(),
+        &[
+            "-q",
+            "--results-dir",
+            "results",
+            "run",
+            "--config",
+            "experiment.yaml",
+            "--seed",
+            "5",
+            "--device",
+            "cpu",
+        ],
+    )
+    .env("OMP_NUM_THREADS", &threads)
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let runs = dir.path().join("results/runs/synthetic/han-gnn");
+    let path = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let binary = RunResult::load(&path).unwrap();
+    assert_eq!(binary.run_id, here.run_id);
+    assert_eq!(
+        binary.environment.torch_threads,
+        here.environment.torch_threads
+    );
+    assert_eq!(binary.test, here.test);
+    assert_eq!(binary.validation, here.validation);
+    let curve = |r: &RunResult| {
+        r.learning_curve
+            .iter()
+            .map(|e| (e.train_loss, e.validation.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(curve(&binary), curve(&here));
+}
