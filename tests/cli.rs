@@ -188,27 +188,10 @@ fn run_all_resumes_and_summarises_over_seeds() {
     assert!(stdout(&second).contains("mean ± std over seeds"));
 }
 
-/// A small graph matrix: HAN-GNN at width 16 on 300 users, two epochs.
-const SMALL_GRAPH_MATRIX: &[&str] = &[
-    "-q",
-    "run-all",
-    "--models",
-    "pop,han-gnn",
-    "--seeds",
-    "1,2",
-    "--device",
-    "cpu",
-    "--set",
-    "model.han-gnn.dim=16",
-    "--set",
-    "model.han-gnn.init_codes_from_centres=false",
-    "--set",
-    "train.max_epochs=2",
-    "--set",
-    "synthetic.users=300",
-    "--set",
-    "synthetic.items=120",
-];
+/// `run-all` of `common::SMALL_GRAPH_MATRIX` with `extra` flags.
+fn small_graph_run_all(extra: &[&'static str]) -> Vec<&'static str> {
+    [&["-q", "run-all"], crate::common::SMALL_GRAPH_MATRIX, extra].concat()
+}
 
 /// Every result file under `dir/results/runs`, keyed by path, without its timings and
 /// provenance (which differ between any two runs).
@@ -236,10 +219,7 @@ fn results_without_timings(dir: &std::path::Path) -> std::collections::BTreeMap<
 #[test]
 fn run_all_side_by_side_gives_the_runs_of_one_process() {
     let (apart, together) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let side_by_side = mmsr(
-        apart.path(),
-        &[SMALL_GRAPH_MATRIX, &["--jobs", "2"]].concat(),
-    );
+    let side_by_side = mmsr(apart.path(), &small_graph_run_all(&["--jobs", "2"]));
     assert!(side_by_side.status.success(), "{}", stderr(&side_by_side));
     let log = stderr(&side_by_side);
     assert!(
@@ -248,10 +228,7 @@ fn run_all_side_by_side_gives_the_runs_of_one_process() {
     );
     assert_eq!(log.matches(": done").count(), 4, "{log}");
     // The test process gives libtorch one thread, as each child gets here.
-    let one_process = mmsr(
-        together.path(),
-        &[SMALL_GRAPH_MATRIX, &["--jobs", "1"]].concat(),
-    );
+    let one_process = mmsr(together.path(), &small_graph_run_all(&["--jobs", "1"]));
     assert!(one_process.status.success(), "{}", stderr(&one_process));
     let (a, b) = (
         results_without_timings(apart.path()),
@@ -272,10 +249,7 @@ fn run_all_side_by_side_gives_the_runs_of_one_process() {
     // The summary keeps the matrix's order although the cells ran last-listed first.
     assert_eq!(summary(apart.path())[0]["model"], "pop");
     // Everything stored: a second side-by-side run-all starts no child.
-    let again = mmsr(
-        apart.path(),
-        &[SMALL_GRAPH_MATRIX, &["--jobs", "2"]].concat(),
-    );
+    let again = mmsr(apart.path(), &small_graph_run_all(&["--jobs", "2"]));
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(stderr(&again).matches("reused stored result").count(), 4);
     assert!(!stderr(&again).contains("running"));
@@ -286,7 +260,7 @@ fn a_failing_child_run_is_reported_with_its_error() {
     let dir = tempfile::tempdir().unwrap();
     // Code rows initialised from the codes' centres cannot fit a 16-d embedding: the model
     // build fails inside each child.
-    let args: Vec<&str> = SMALL_GRAPH_MATRIX
+    let args: Vec<&str> = small_graph_run_all(&["--jobs", "2"])
         .iter()
         .map(|a| match *a {
             "model.han-gnn.init_codes_from_centres=false" => {
@@ -295,7 +269,7 @@ fn a_failing_child_run_is_reported_with_its_error() {
             other => other,
         })
         .collect();
-    let out = mmsr(dir.path(), &[&args[..], &["--jobs", "2"]].concat());
+    let out = mmsr(dir.path(), &args);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let log = stderr(&out);
     assert!(log.contains("han-gnn on synthetic, seed"), "{log}");

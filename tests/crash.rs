@@ -99,35 +99,20 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 // --- run-all ---------------------------------------------------------------------------------
 
-/// Two models, two seeds, two epochs on a small synthetic dataset: 58 crash points, 0.7 s. By
-/// default the runs go side by side in child processes (`run-all --jobs`).
-const RUN_ALL: &[&str] = &[
-    "-q",
-    "--results-dir",
-    "sub",
-    "run-all",
-    "--models",
-    "pop,han-gnn",
-    "--seeds",
-    "1,2",
-    "--device",
-    "cpu",
-    "--set",
-    "model.han-gnn.dim=16",
-    "--set",
-    "model.han-gnn.init_codes_from_centres=false",
-    "--set",
-    "train.max_epochs=2",
-    "--set",
-    "synthetic.users=300",
-    "--set",
-    "synthetic.items=120",
-];
+/// `common::SMALL_GRAPH_MATRIX` into `sub`: 58 crash points, 0.7 s. By default the runs go side
+/// by side in child processes (`run-all --jobs`).
+fn run_all() -> Vec<&'static str> {
+    [
+        &["-q", "--results-dir", "sub", "run-all"],
+        common::SMALL_GRAPH_MATRIX,
+    ]
+    .concat()
+}
 
-/// `RUN_ALL` in one process: crash points are counted per process, so the numbered kills use
+/// `run_all()` in one process: crash points are counted per process, so the numbered kills use
 /// it (and the resume after each kill runs the default, side by side).
 fn run_all_in_one_process() -> Vec<&'static str> {
-    [RUN_ALL, &["--jobs", "1"]].concat()
+    [&run_all()[..], &["--jobs", "1"]].concat()
 }
 
 /// A work directory with a file of the user's that no command may touch.
@@ -171,7 +156,7 @@ fn assert_no_partial_results(results: &Path, what: &str) -> usize {
 fn resume_and_compare(work: &Path, reference: &Value, what: &str) {
     let results = work.join("sub");
     let before = snapshot(work, &results);
-    let out = run(work, RUN_ALL, None);
+    let out = run(work, &run_all(), None);
     assert!(out.status.success(), "{what}: {}", common::stderr(&out));
     assert_eq!(&summary_metrics(&results), reference, "{what}");
     let check = common::mmsr(work, &["check", "sub"]);
@@ -235,7 +220,7 @@ fn run_all_killed_at_every_kind_of_point_resumes_to_the_same_summary() {
 #[test]
 fn run_all_killed_from_outside_twice_resumes_to_the_same_summary() {
     let reference_work = fresh_work();
-    let out = run(reference_work.path(), RUN_ALL, None);
+    let out = run(reference_work.path(), &run_all(), None);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let reference = summary_metrics(&reference_work.path().join("sub"));
     let mut unfinished = 0;
@@ -243,7 +228,7 @@ fn run_all_killed_from_outside_twice_resumes_to_the_same_summary() {
         let what = format!("killed after {delay_ms} ms, then again {delay_ms} ms into the resume");
         let work = fresh_work();
         for _ in 0..2 {
-            let mut child = command(work.path(), RUN_ALL, None)
+            let mut child = command(work.path(), &run_all(), None)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

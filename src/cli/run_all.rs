@@ -193,6 +193,7 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
             &requests,
             &workspace,
             parallelism,
+            &mut cache,
             &mut outcomes,
         )?;
     }
@@ -201,23 +202,24 @@ pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
 }
 
 /// Reuses what is stored, then runs the rest as `run-cell` children, each handed its one-cell
-/// plan on standard input, `parallelism.jobs` at a time. Cells start last-listed first: matrices list the cheap
-/// baselines first, so the long runs start early and the short ones fill the cores at the end.
+/// plan on standard input, `parallelism.jobs` at a time. Cells start last-listed first:
+/// matrices list the cheap baselines first, so the long runs start early and the short ones
+/// fill the cores at the end.
 fn run_in_children(
     cli: &Cli,
     config: &ExperimentConfig,
     requests: &[RunRequest],
     workspace: &Workspace,
     parallelism: Parallelism,
+    cache: &mut DatasetCache,
     outcomes: &mut Outcomes,
 ) -> Result<()> {
-    let mut cache = DatasetCache::default();
     let total = requests.len();
     let mut pending = Vec::new();
     for (i, request) in requests.iter().enumerate() {
         let label = cell_label(i, total, request);
-        let (path, stored) = experiment::locate(request, config, workspace, &mut cache)
-            .with_context(|| label.clone())?;
+        let (path, stored) =
+            experiment::locate(request, config, workspace, cache).with_context(|| label.clone())?;
         match stored {
             Some(stored) => outcomes.record(i, &label, RunStatus::Reused(stored, path)),
             None => pending.push((i, path)),
@@ -305,6 +307,7 @@ fn cell_arguments(cli: &Cli, force: bool) -> Vec<OsString> {
     }
     args
 }
+
 /// Prints the mean ± std table and writes `summary.md` and `summary.json` (also used by `merge`,
 /// so a Slurm array gives the same table as `run-all`).
 pub fn write_summary(

@@ -52,6 +52,27 @@ pub fn shared_data(relative: &str) -> PathBuf {
     path
 }
 
+/// The flags after `run-all` of a small graph matrix: `pop` and HAN-GNN at width 16 on 300 users,
+/// two seeds, two epochs (under a second of training).
+pub const SMALL_GRAPH_MATRIX: &[&str] = &[
+    "--models",
+    "pop,han-gnn",
+    "--seeds",
+    "1,2",
+    "--device",
+    "cpu",
+    "--set",
+    "model.han-gnn.dim=16",
+    "--set",
+    "model.han-gnn.init_codes_from_centres=false",
+    "--set",
+    "train.max_epochs=2",
+    "--set",
+    "synthetic.users=300",
+    "--set",
+    "synthetic.items=120",
+];
+
 /// The mmsr-bench binary with `args` inside `dir`, with one libtorch (OpenMP) thread: the
 /// suite's tests run side by side, and OpenMP threads of several processes on few cores spin
 /// against each other (two `check --rerun` of 6.6 s each took 36 s together with two threads
