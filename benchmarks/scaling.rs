@@ -3,7 +3,7 @@
 //! every time:
 //! - `floor`: the machine's matrix-product rate, in FLOP/s (criterion's elements/s): a 1024³
 //!   product, and the item-score product of one Beauty batch, [128, 128] × [128, 12,101]. They
-//!   are the denominators of the FLOP floors in the README.
+//!   are the denominators of the FLOP floors in docs/performance.md.
 //! - `edges`: one training step of HAN-GNN (sparse and dense) and `kv-attention` on the same 128
 //!   synthetic samples with K = 1, 3, 5 codes per item and modality (the study's K factor).
 //! - `beauty`: one training step on 128 real Beauty samples and one inference pass (scores and

@@ -1,11 +1,9 @@
 //! glibc allocator settings for a process that allocates and frees tensors of a few MB
 //! thousands of times a second. By default glibc serves such blocks with fresh `mmap`s and
-//! returns freed heap tops to the system, so every batch pays page faults to get zeroed pages
-//! again: measured on a 2-core AMD EPYC, one-thread GCN training on `synthetic` spent 23 % of
-//! its time in the kernel (830,738 minor faults for 3 epochs; with these settings 44,637 and
-//! 0.2 s instead of 3.0 s of system time, the same numbers). Memory freed stays with the process
-//! for reuse; per-run peaks are measured after `malloc_trim` (`report::env`). The cost: a larger
-//! heap, one real Beauty epoch's peak RSS 1.75 GB instead of 1.52–1.60 GB (README "Speed").
+//! returns freed heap tops to the system, so every batch pays page faults for zeroed pages
+//! again. With these settings freed memory stays with the process for reuse (per-run peaks are
+//! measured after `malloc_trim`, `device::probe`); the cost is a larger heap. The measurements
+//! (page faults, system time, peak RSS) are in docs/performance.md.
 
 /// Blocks up to this size come from the heap (glibc's largest allowed threshold on 64-bit).
 const MMAP_THRESHOLD: i32 = 32 << 20;

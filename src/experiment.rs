@@ -12,14 +12,14 @@ use anyhow::{Context, Result};
 use crate::config::{EvalConfig, ExperimentConfig, RunConfig, TrainConfig};
 use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep, Stream};
 use crate::dataset::{registry, store, PreparedDataset};
+use crate::device::probe::{peak_rss_bytes, release_and_reset_peak_rss};
 use crate::device::{self, DeviceChoice};
 use crate::graph::splits::{ReceptiveFields, SplitStructures};
 use crate::graph::{GraphSet, SplitGraphs, StructureSet};
 use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
-use crate::report::env::{peak_rss_bytes, release_and_reset_peak_rss};
-use crate::report::result::{self, DatasetInfo, RunResult, Timings};
-use crate::report::Environment;
+use crate::record::result::{self, DatasetInfo, RunResult, Timings};
+use crate::record::Environment;
 use crate::train::{self, BatchSource, SplitInputs, SplitSources, TrainOptions};
 
 /// Where data and results live, and how chatty to be.

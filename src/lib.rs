@@ -5,6 +5,10 @@
 //! `data` (raw logs, splits, prepared datasets) -> `model` (one trait, a registry) -> `train`
 //! (batching, trainer, evaluation passes) -> `eval` (pure metrics, evaluator contract) ->
 //! `report` (result files, tables). `experiment` wires one run; `cli` is the thin front end.
+/// The seed of every default (the official code's): runs, codes, text features, the synthetic
+/// generator, subsamples and the scaling study's data.
+pub const DEFAULT_SEED: u64 = 2023;
+
 pub mod allocator;
 pub mod check;
 pub mod cli;
@@ -16,10 +20,12 @@ pub mod experiment;
 pub mod faults;
 pub mod graph;
 pub mod guard;
+pub mod modality;
 pub mod model;
 pub mod plan;
 pub mod pool;
 pub mod prepare;
+pub mod record;
 pub mod report;
 pub mod scaling;
 pub mod text;

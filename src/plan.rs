@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ExperimentConfig, ModelSpec};
 use crate::dataset::missing::MissingModalitySweep;
 use crate::experiment::RunRequest;
-use crate::report::result::RunResult;
+use crate::record::result::RunResult;
 
 /// One cell: a 1 × 1 × 1 experiment and the run id it gets on hardware of the planning kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ pub fn write_plan(path: &Path, cells: &[PlanCell]) -> Result<()> {
         serde_json::to_writer(&mut text, cell)?;
         text.write_all(b"\n")?;
     }
-    crate::report::result::write_atomically(path, &text)
+    crate::record::result::write_atomically(path, &text)
 }
 
 /// Reads a plan file, or standard input when `path` is `-` (how `run-all` hands a cell to a

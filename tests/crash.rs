@@ -6,8 +6,8 @@
 //! is touched.
 
 use crate::common;
-use crate::support::http_server;
-use crate::support::raw_beauty;
+use crate::common::http_server;
+use crate::common::raw_beauty;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use http_server::{Behavior, TestServer};
 use mmsr_bench::dataset::store::{self, StoreError};
-use mmsr_bench::report::result::RunResult;
+use mmsr_bench::record::result::RunResult;
 use serde_json::Value;
 
 fn command(work: &Path, args: &[&str], kill_at: Option<usize>) -> Command {

@@ -1,11 +1,11 @@
 //! The same seed on the CPU gives identical numbers; another seed gives other numbers.
 
 use mmsr_bench::config::{ExperimentConfig, ModelSpec};
-use mmsr_bench::dataset::codes::CodeConfig;
 use mmsr_bench::dataset::synthetic::SyntheticConfig;
 use mmsr_bench::device::DeviceChoice;
 use mmsr_bench::experiment::{expand, run_one, DatasetCache, Workspace};
-use mmsr_bench::report::RunResult;
+use mmsr_bench::modality::codes::CodeConfig;
+use mmsr_bench::record::RunResult;
 
 fn small_experiment(model: &str, layout: &str) -> ExperimentConfig {
     let mut model = ModelSpec::named(model);

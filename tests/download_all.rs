@@ -1,5 +1,5 @@
 //! `download all` + `prepare` for each of the six categories, as a user with network runs them
-//! ("Reproducing the paper" in the README), against raw-format fixtures served on 127.0.0.1.
+//! (docs/paper.md), against raw-format fixtures served on 127.0.0.1.
 //!
 //! Each category gets its own small raw files under the registry's real file names: a ratings
 //! CSV in item order (the raw files' order) holding a 5-core of hand-laid sequences plus rows
@@ -10,7 +10,7 @@
 //! (spec §1.3), so `prepare` must reach them without a count warning.
 
 use crate::common;
-use crate::support::http_server::{Behavior, TestServer};
+use crate::common::http_server::{Behavior, TestServer};
 
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! padding never influences a sample's scores, and the HAN-GNN variants compute what their
 //! names say.
 
-use crate::support::zoo;
+use crate::common::zoo;
 
 use mmsr_bench::eval::Metric;
 use mmsr_bench::model::{InputKind, REGISTRY};
@@ -114,6 +114,7 @@ fn padding_and_batch_neighbours_never_influence_scores() {
     let data = random_dataset(4);
     let test = &data.splits.test;
     let all: Vec<usize> = (0..test.len().min(40)).collect();
+    let mut checked = 0;
     for name in graph_entries() {
         for layout in ["dense", "sparse"] {
             let mut spec = mmsr_bench::config::ModelSpec::named(name);
@@ -121,6 +122,7 @@ fn padding_and_batch_neighbours_never_influence_scores() {
             if mmsr_bench::model::resolve(&spec).is_err() {
                 continue;
             }
+            checked += 1;
             let built = build(name, json!({"layout": layout, "dim": 16}), &data, 5);
             let kind = built.resolved.kind;
             let graph_inputs = inputs(&data, test, kind);
@@ -133,6 +135,11 @@ fn padding_and_batch_neighbours_never_influence_scores() {
             }
         }
     }
+    // Every graph model in both layouts, but the three that have one: graphormer (dense only),
+    // hgt and hgt-lang (sparse only). A layout that stops resolving fails here, not silently.
+    let entries = graph_entries().len();
+    assert!(entries >= 20, "{entries} graph entries");
+    assert_eq!(checked, 2 * entries - 3, "(model, layout) cases checked");
 }
 
 fn scores_of(name: &str, params: serde_json::Value, seed: i64) -> Tensor {

@@ -4,12 +4,12 @@
 //! same layer from generated tensors, and generates parameters for relations it never trained
 //! on from their descriptions.
 
-use crate::support::zoo;
+use crate::common::zoo;
 
 use mmsr_bench::graph::{EdgeLists, GraphBatch, GraphLayout, SparseGraphBatch};
+use mmsr_bench::model::graph::hgt::{HgtConfig, HgtLayer};
+use mmsr_bench::model::graph::hgt_lang::{DescriptionEncodings, HgtLangConfig, HgtLangLayer};
 use mmsr_bench::model::graph::{GraphCommon, GraphLayer};
-use mmsr_bench::model::hgt::{HgtConfig, HgtLayer};
-use mmsr_bench::model::hgt_lang::{DescriptionEncodings, HgtLangConfig, HgtLangLayer};
 use std::collections::HashMap;
 
 use tch::nn::OptimizerConfig;

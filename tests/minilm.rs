@@ -9,9 +9,9 @@ use crate::common;
 
 use std::path::Path;
 
-use mmsr_bench::dataset::prepared::Modality;
 use mmsr_bench::dataset::registry::prepared_dir;
 use mmsr_bench::dataset::store;
+use mmsr_bench::modality::Modality;
 use mmsr_bench::text::minilm::{self, MiniLm, DIM};
 use tch::{Device, Kind, Tensor};
 

@@ -4,15 +4,15 @@
 //! study's runs get their own table and plot instead of leaderboard rows.
 
 use crate::common;
-use crate::support::zoo;
+use crate::common::zoo;
 
 use std::collections::BTreeSet;
 
 use mmsr_bench::dataset::missing::{DropPattern, DropTarget, MissingModality, Stream};
-use mmsr_bench::dataset::Modality;
 use mmsr_bench::graph::{GraphSet, NodeType, SplitGraphs};
+use mmsr_bench::modality::Modality;
 use mmsr_bench::model::{Batch, BatchInput, SequenceBatch};
-use mmsr_bench::report::RunResult;
+use mmsr_bench::record::RunResult;
 use serde_json::json;
 use tch::Device;
 use zoo::{build, random_dataset, source};

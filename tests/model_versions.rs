@@ -6,7 +6,7 @@
 //! (`Model::VERSION`, `GraphLayer::VERSION` or `graph::WRAPPER_VERSION`) and regenerate with
 //! `MMSR_UPDATE_FINGERPRINTS=1 cargo test --release --test model_versions`.
 
-use crate::support::zoo;
+use crate::common::zoo;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

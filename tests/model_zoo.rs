@@ -3,13 +3,13 @@
 //! gives the same numbers on the CPU.
 
 use mmsr_bench::config::{ExperimentConfig, ModelSpec};
-use mmsr_bench::dataset::codes::{CodeConfig, Reduction};
 use mmsr_bench::dataset::synthetic::SyntheticConfig;
 use mmsr_bench::device::DeviceChoice;
 use mmsr_bench::eval::Metric;
 use mmsr_bench::experiment::{expand, run_one, DatasetCache, Workspace};
+use mmsr_bench::modality::codes::{CodeConfig, Reduction};
 use mmsr_bench::model::REGISTRY;
-use mmsr_bench::report::RunResult;
+use mmsr_bench::record::RunResult;
 
 fn tiny_experiment(model: &str) -> ExperimentConfig {
     let mut spec = ModelSpec::named(model);

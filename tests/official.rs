@@ -171,7 +171,7 @@ fn the_official_beauty_folder_is_split_by_user() {
         dir: common::shared_data("official-beauty"),
         bundle_order: BundleOrder::TextImage,
         validation_share: 0.1,
-        seed: 2023,
+        seed: mmsr_bench::DEFAULT_SEED,
     };
     let (data, notes) = import(&config).unwrap();
     assert!(

@@ -10,16 +10,15 @@ use crate::common;
 use std::collections::HashMap;
 
 use mmsr_bench::config::ModelSpec;
-use mmsr_bench::dataset::codes::{CodeBook, CodeConfig, ModalityCodes};
-use mmsr_bench::dataset::{
-    InteractionDataset, ItemSideInfo, PreparedDataset, Provenance, SplitConfig,
-};
+use mmsr_bench::dataset::{InteractionDataset, PreparedDataset, Provenance, SplitConfig};
 use mmsr_bench::graph::{
     build_graph, DenseGraphBatch, EdgeLists, GraphBatch, GraphSet, SparseGraphBatch,
 };
+use mmsr_bench::modality::codes::{CodeBook, CodeConfig, ModalityCodes};
+use mmsr_bench::modality::ItemSideInfo;
+use mmsr_bench::model::graph::han_gnn::official::{load_official, to_official};
+use mmsr_bench::model::graph::han_gnn::HanLayer;
 use mmsr_bench::model::graph::{GraphModelConfig, GraphRecommender};
-use mmsr_bench::model::han_gnn::official::{load_official, to_official};
-use mmsr_bench::model::han_gnn::HanLayer;
 use mmsr_bench::model::{self, Batch, BatchInput, Model, ModelContext, Recommender};
 use serde_json::Value;
 use tch::{nn, Device, Kind, Tensor};

@@ -3,12 +3,12 @@
 //! whose ASINs match no item (the modality is dropped with a loud warning and recorded).
 
 use crate::common;
-use crate::support::raw_beauty;
+use crate::common::raw_beauty;
 
 use std::path::Path;
 
 use mmsr_bench::dataset::store;
-use mmsr_bench::dataset::Modality;
+use mmsr_bench::modality::Modality;
 
 use raw_beauty::raw_files;
 

@@ -3,7 +3,8 @@
 use crate::common;
 
 use mmsr_bench::dataset::split::split_sequences;
-use mmsr_bench::dataset::{store, ItemSideInfo, PreparedDataset, Provenance, SplitConfig};
+use mmsr_bench::dataset::{store, PreparedDataset, Provenance, SplitConfig};
+use mmsr_bench::modality::ItemSideInfo;
 use mmsr_bench::prepare::sequence_file::read_sequence_file;
 
 /// Spec §1.1/§1.3: 22,363 users, 12,101 items, 198,502 interactions; 142,197 training and 33,942

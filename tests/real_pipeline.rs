@@ -5,7 +5,7 @@
 //! connection), fetched with `download --mirror` and prepared with `prepare`.
 
 use crate::common;
-use crate::support::http_server;
+use crate::common::http_server;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! SASRec matches a position-by-position re-computation from its own weights (causal
 //! attention, positions from the last item, post-LN blocks), and the `bce` loss trains.
 
-use crate::support::zoo;
+use crate::common::zoo;
 
 use std::collections::HashMap;
 

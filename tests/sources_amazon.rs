@@ -1,11 +1,9 @@
 //! The raw-source building blocks of `prepare`, on generated Amazon-format fixtures: ratings ->
 //! k-core -> ids, then titles and image features of the surviving items only; parse errors name
-//! the file and line. An ignored test measures throughput on Beauty-sized generated files
-//! (`cargo test --release --test sources_amazon -- --ignored --nocapture`).
+//! the file and line. Throughput on Beauty-sized files is a benchmark (`cargo bench --bench sources`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use mmsr_bench::prepare::features::text::encode_titles;
 use mmsr_bench::prepare::sources::amazon::{
@@ -144,7 +142,7 @@ fn ratings_to_titles_and_image_features_of_surviving_items() {
         (4, 2, 6, 1, 1)
     );
 
-    let text = encode_titles(&titles, 64, 2023).unwrap();
+    let text = encode_titles(&titles, 64, mmsr_bench::DEFAULT_SEED).unwrap();
     assert_eq!(text.present, [false, false, true, true, false]);
 }
 
@@ -175,151 +173,4 @@ fn a_malformed_meta_line_names_file_line_and_column() {
     );
     let e = for_each_meta(&meta, |_| {}).unwrap_err().to_string();
     assert!(e.contains("name \"__import__\" is not a literal"), "{e}");
-}
-
-/// Throughput on Beauty-sized generated files; prints the figures.
-#[test]
-#[ignore = "measurement: writes ~500 MB of generated files; run with --ignored --nocapture"]
-fn throughput_on_generated_beauty_sized_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let products = 259_204usize;
-    // Meta: lines shaped like the real ones (related lists, categories, salesRank).
-    let meta = dir.path().join("meta_Gen.json.gz");
-    {
-        let mut enc = flate2::write::GzEncoder::new(
-            std::io::BufWriter::new(std::fs::File::create(&meta).unwrap()),
-            flate2::Compression::default(),
-        );
-        for i in 0..products {
-            let related: Vec<String> = (0..40)
-                .map(|k| format!("'B{:09}'", (i * 13 + k * 7919) % products))
-                .collect();
-            writeln!(
-                enc,
-                "{{'asin': 'B{i:09}', 'title': 'Product {i} Hydrating \\'Gel\\' Cream with Vitamin E, 1.7 oz', 'price': 12.99, 'imUrl': 'http://ecx.images-amazon.com/images/I/51L%2BzYCQWSL._SX300_.jpg', 'related': {{'also_bought': [{}], 'also_viewed': [{}]}}, 'salesRank': {{'Beauty': {}}}, 'categories': [['Beauty', 'Skin Care', 'Face', 'Creams & Moisturizers']], 'description': 'A long description \\xe9 with escapes\\n and more text to make the line realistic in size.'}}",
-                related.join(", "),
-                related[..20].join(", "),
-                i * 3
-            )
-            .unwrap();
-        }
-        enc.finish().unwrap();
-    }
-    let raw_len: u64 = {
-        let mut r = flate2::read::MultiGzDecoder::new(std::fs::File::open(&meta).unwrap());
-        std::io::copy(&mut r, &mut std::io::sink()).unwrap()
-    };
-    let keys: Vec<String> = (0..products)
-        .step_by(20)
-        .map(|i| format!("B{i:09}"))
-        .collect();
-    let t = Instant::now();
-    let (_, cov) = titles_for_items(&meta, &keys).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "meta: {products} lines, {:.0} MB decompressed, {:.2} s = {:.0} MB/s, {:.0}k lines/s ({} titles kept)",
-        raw_len as f64 / 1e6,
-        s,
-        raw_len as f64 / 1e6 / s,
-        products as f64 / 1e3 / s,
-        cov.with_title
-    );
-    assert_eq!(cov.with_title, keys.len());
-
-    // Ratings: 2,023,070 rows like ratings_Beauty.csv.
-    let ratings = dir.path().join("ratings_Gen.csv");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&ratings).unwrap());
-        for r in 0..2_023_070usize {
-            writeln!(
-                w,
-                "A{:013},B{:09},5.0,{}",
-                (r * 7) % 1_210_271,
-                (r * 13) % 249_274,
-                1_300_000_000 + r
-            )
-            .unwrap();
-        }
-    }
-    let len = std::fs::metadata(&ratings).unwrap().len();
-    let t = Instant::now();
-    let log = read_interactions(&ratings, FileRole::Ratings).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "ratings: {} rows, {:.0} MB, {:.2} s = {:.0} MB/s",
-        log.rows.len(),
-        len as f64 / 1e6,
-        s,
-        len as f64 / 1e6 / s
-    );
-
-    // Image features: 20,000 records (328 MB); 1 in 20 wanted.
-    let images = dir.path().join("image_features_Gen.b");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&images).unwrap());
-        let v = vector(1);
-        for i in 0..20_000usize {
-            write_record(&mut w, &format!("B{i:09}"), &v).unwrap();
-        }
-    }
-    let len = std::fs::metadata(&images).unwrap().len();
-    let keys: Vec<String> = (0..20_000)
-        .step_by(20)
-        .map(|i| format!("B{i:09}"))
-        .collect();
-    let t = Instant::now();
-    let (_, ic) = image_features_for_items(&images, &keys).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "image features: {} records, {:.0} MB, {:.2} s = {:.0} MB/s (page cache warm)",
-        ic.records,
-        len as f64 / 1e6,
-        s,
-        len as f64 / 1e6 / s
-    );
-
-    // Text encoder: 250k titles.
-    let words = [
-        "hydrating",
-        "gel",
-        "cream",
-        "vitamin",
-        "serum",
-        "oil",
-        "brush",
-        "matte",
-        "lipstick",
-        "shampoo",
-        "organic",
-        "argan",
-        "nail",
-        "polish",
-        "eye",
-        "liner",
-        "waterproof",
-        "mascara",
-        "face",
-        "mask",
-    ];
-    let titles: Vec<Option<String>> = (0..250_000usize)
-        .map(|i| {
-            let n = 4 + i % 8;
-            Some(
-                (0..n)
-                    .map(|k| words[(i * 7 + k * 13 + k * k) % words.len()])
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    + &format!(" {} oz", i % 17),
-            )
-        })
-        .collect();
-    let t = Instant::now();
-    let table = encode_titles(&titles, 768, 2023).unwrap();
-    println!(
-        "text encoder: {} titles -> 768-d in {:.2} s ({} threads)",
-        table.coverage(),
-        t.elapsed().as_secs_f64(),
-        rayon::current_num_threads()
-    );
-    drop(titles);
 }

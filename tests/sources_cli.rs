@@ -2,7 +2,7 @@
 //! into a registry copy, reuse verified files, unknown names, --verify-only.
 
 use crate::common;
-use crate::support::http_server;
+use crate::common::http_server;
 
 use std::io::Write;
 

@@ -2,7 +2,7 @@
 //! dropped connection, servers that ignore Range, wrong bytes, verification of files already
 //! present, bounded retries.
 
-use crate::support::http_server;
+use crate::common::http_server;
 
 use std::path::Path;
 use std::time::Duration;

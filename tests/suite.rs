@@ -6,20 +6,17 @@
 
 mod common;
 
-mod support {
-    pub mod http_server;
-    pub mod raw_beauty;
-    pub mod zoo;
-}
-
 mod check;
 mod cli;
 mod crash;
 mod determinism;
+mod docs;
 mod download_all;
 mod fuzz;
 mod graph_models;
 mod hgt;
+mod html_page;
+mod layers;
 mod minilm;
 mod missing_modality;
 mod model_versions;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::dataset::DatasetCounts;
+use crate::record::result::RunResult;
 use crate::report::aggregate::{collect_json, load_results};
-use crate::report::result::RunResult;
 
 /// One problem: the file, the field, what was expected, what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

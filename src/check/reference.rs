@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Findings;
+use crate::record::result::RunResult;
 use crate::report::aggregate::{build_boards, HEADLINE};
-use crate::report::result::RunResult;
 
 pub fn compare(
     runs: &[(PathBuf, RunResult)],

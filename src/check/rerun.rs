@@ -17,7 +17,7 @@ use crate::device::{self, DeviceChoice};
 use crate::eval::MetricSet;
 use crate::experiment::{expand, run_one, DatasetCache, Workspace};
 use crate::model;
-use crate::report::result::RunResult;
+use crate::record::result::RunResult;
 
 /// Largest metric difference accepted between two CUDA runs of one cell.
 pub const CUDA_TOLERANCE: f64 = 1e-4;

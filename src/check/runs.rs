@@ -10,7 +10,7 @@ use super::Findings;
 use crate::config::Protocol;
 use crate::eval::metrics::ideal_dcg_all_relevant;
 use crate::eval::{Metric, MetricSet};
-use crate::report::result::{result_path, run_id, RunResult, SCHEMA, SCHEMA_VERSION};
+use crate::record::result::{result_path, run_id, RunResult, SCHEMA, SCHEMA_VERSION};
 use crate::train::early_stopping::EarlyStopping;
 
 /// Parses a result file; every problem is a finding and `None` ends the file's checks.

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::Findings;
 use crate::dataset::missing::MissingModality;
 use crate::dataset::DatasetCounts;
+use crate::record::result::RunResult;
 use crate::report::aggregate::build_boards;
-use crate::report::result::RunResult;
 use crate::report::table::{summarize, MeanStd};
 
 #[derive(Deserialize)]
@@ -162,8 +162,10 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
     }
 }
 
-/// `leaderboard.json`, when present, must be what `leaderboard` generates from these files.
+/// `leaderboard.json`, when present, must be what `leaderboard` generates from these files (and
+/// so must `missing-modality.json` and `index.html`).
 pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    generated_page(root, runs, findings);
     let path = root.join("leaderboard.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return;
@@ -198,6 +200,48 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
             &path,
             "(document)",
             "the missing-modality study generated from the run files (mmsr-bench leaderboard)",
+            "other content: stale or edited",
+        );
+    }
+}
+
+/// `index.html`, when present, must be the page `leaderboard --html` generates from these files
+/// (with the plots drawn afresh), byte for byte. The reference model is leaderboard.json's.
+pub fn generated_page(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let path = root.join("index.html");
+    let Ok(stored) = std::fs::read(&path) else {
+        return;
+    };
+    let reference = std::fs::read_to_string(root.join("leaderboard.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["reference"].as_str().map(String::from))
+        .unwrap_or_else(|| "han-gnn".to_string());
+    let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
+    let fresh = match crate::report::html::fresh_page(&results, &reference) {
+        Ok(page) => page,
+        Err(e) => {
+            findings.add(
+                &path,
+                "(document)",
+                "a page that can be regenerated",
+                &format!("{e:#}"),
+            );
+            return;
+        }
+    };
+    if fresh.as_bytes() != stored {
+        let stored = String::from_utf8_lossy(&stored);
+        let line = fresh
+            .lines()
+            .zip(stored.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| fresh.lines().count().min(stored.lines().count()))
+            + 1;
+        findings.add(
+            &path,
+            &format!("(document, from line {line})"),
+            "the page generated from the run files (mmsr-bench leaderboard --html)",
             "other content: stale or edited",
         );
     }

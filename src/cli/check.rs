@@ -31,7 +31,7 @@ pub struct CheckArgs {
     /// on the CPU, within 1e-4 on CUDA.
     #[arg(long, default_value_t = 0)]
     pub rerun: usize,
-    #[arg(long, default_value_t = 2023)]
+    #[arg(long, default_value_t = crate::DEFAULT_SEED)]
     pub rerun_seed: u64,
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::eval::{evaluate_file, EvaluatorOptions, InputFormat};
-use crate::report::result::write_atomically;
+use crate::record::result::write_atomically;
 use crate::report::table;
 
 #[derive(Debug, Args)]

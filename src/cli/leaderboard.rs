@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::record::result::{write_atomically, RunResult};
 use crate::report::aggregate::{build_boards, load_results};
-use crate::report::result::{write_atomically, RunResult};
-use crate::report::{leaderboard, missing, plots};
+use crate::report::{html, leaderboard, missing, plots};
 
 #[derive(Debug, Args)]
 pub struct LeaderboardArgs {
@@ -22,6 +22,10 @@ pub struct LeaderboardArgs {
     /// The model every other is tested against (paired t-test over matched seeds).
     #[arg(long, default_value = "han-gnn")]
     pub reference: String,
+    /// Also write OUT/index.html: one self-contained page (sortable tables, provenance, the
+    /// plots inline, Holm-adjusted p-values) that needs no network to view.
+    #[arg(long)]
+    pub html: bool,
 }
 
 /// Loads every result of `dirs`, each run id once.
@@ -43,7 +47,28 @@ pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
     let results = load_all(&args.results)?;
     write_leaderboard(&results, &args.out, &args.reference, true)?;
     write_missing_modality_study(&results, &args.out, true)?;
+    if args.html {
+        write_page(&results, &args.out, &args.reference)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `out/index.html` from `results` and the plots under `out/plots/` (written before).
+pub fn write_page(results: &[RunResult], out: &Path, reference: &str) -> Result<()> {
+    let boards = build_boards(results, reference);
+    let studies = if missing::has_study_runs(results) {
+        missing::build_study(results)
+    } else {
+        Vec::new()
+    };
+    let svgs = html::read_plots(&out.join("plots"), html::datasets(&boards, &studies))?;
+    let path = out.join("index.html");
+    write_atomically(
+        &path,
+        html::page(&boards, &studies, reference, &svgs).as_bytes(),
+    )?;
+    println!("page written to {}", path.display());
+    Ok(())
 }
 
 /// Writes leaderboard.{md,csv,json} and the plots into `out` (and prints the tables).

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::config::ModelSpec;
 use crate::dataset::registry::{self, SYNTHETIC};
 use crate::dataset::store;
-use crate::model::{self, REGISTRY};
+use crate::model::{self, ModelEntry, REGISTRY};
 use crate::report::table::new_table;
 
 use super::Cli;
@@ -56,12 +56,66 @@ pub fn datasets(cli: &Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Ablation presets are listed apart from the models (their summary says so).
+fn is_ablation(entry: &ModelEntry) -> bool {
+    entry.summary.starts_with("ablation: ")
+}
+
+/// Pipes in table cells would end the cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+/// The registered models as a Markdown table (what `models --markdown` prints first and the
+/// README's `models` snippet shows).
+pub fn models_markdown() -> String {
+    let mut out = String::from("| model | family | type | what |\n|---|---|---|---|\n");
+    for entry in REGISTRY.iter().filter(|e| !is_ablation(e)) {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            entry.name,
+            entry.family.group(),
+            entry.family.name,
+            cell(entry.summary)
+        ));
+    }
+    out
+}
+
+/// The HAN-GNN ablation presets as a Markdown table, with the parameters each fixes.
+pub fn ablations_markdown() -> String {
+    let mut out = String::from("| ablation | fixes | what |\n|---|---|---|\n");
+    for entry in REGISTRY.iter().filter(|e| is_ablation(e)) {
+        let fixes: Vec<String> = entry
+            .preset()
+            .iter()
+            .map(|(k, v)| format!("`{k}: {}`", v.to_string().trim_matches('"')))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            entry.name,
+            fixes.join(", "),
+            cell(entry.summary.trim_start_matches("ablation: "))
+        ));
+    }
+    out
+}
+
 pub fn models(args: &ModelsArgs) -> Result<ExitCode> {
+    if args.markdown {
+        print!("{}\n{}", models_markdown(), ablations_markdown());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut table = new_table(false);
     if !args.params {
-        table.set_header(vec!["model", "type", "description"]);
+        table.set_header(vec!["model", "family", "type", "description"]);
         for entry in REGISTRY {
-            table.add_row(vec![entry.name, entry.family.name, entry.summary]);
+            table.add_row(vec![
+                entry.name,
+                entry.family.group(),
+                entry.family.name,
+                entry.summary,
+            ]);
         }
         println!("{table}");
         return Ok(ExitCode::SUCCESS);
@@ -103,6 +157,9 @@ pub fn models(args: &ModelsArgs) -> Result<ExitCode> {
 #[derive(Debug, clap::Args)]
 pub struct ModelsArgs {
     /// Print every model's parameters with their defaults.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub params: bool,
+    /// Print the models and the ablation presets as Markdown tables (the README's tables).
+    #[arg(long)]
+    pub markdown: bool,
 }

@@ -2,6 +2,7 @@
 //! and calls the library. No modelling logic lives here.
 
 mod check;
+mod docs;
 mod download;
 mod evaluate;
 mod leaderboard;
@@ -77,8 +78,11 @@ pub enum Command {
     Scaling(scaling::ScalingArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
-    /// List the models (`--params`: with every parameter and its default).
+    /// List the models (`--params`: with every parameter and its default; `--markdown`: as the
+    /// README's tables).
     Models(list::ModelsArgs),
+    /// Regenerate the generated tables of README.md, docs/ and leaderboard/ (`--check`: verify).
+    Docs(docs::DocsArgs),
 }
 
 /// Flags shared by `run` and `run-all`.
@@ -172,5 +176,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scaling(args) => scaling::execute(&cli, args),
         Command::Datasets => list::datasets(&cli),
         Command::Models(args) => list::models(args),
+        Command::Docs(args) => docs::execute(args),
     }
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use crate::device;
 use crate::experiment::{self, run_config, DatasetCache};
 use crate::plan::{cell_experiment, write_plan, PlanCell};
-use crate::report::result::run_id;
+use crate::record::result::run_id;
 
 use super::run_all::{apply_matrix_flags, default_experiment, MatrixArgs};
 use super::Cli;

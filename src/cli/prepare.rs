@@ -9,15 +9,15 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::config::require;
-use crate::dataset::codes::LinkMetric;
 use crate::dataset::registry::{self, AMAZON_DATASETS, SYNTHETIC};
 use crate::dataset::synthetic::{self, SyntheticConfig};
 use crate::dataset::{store, SplitConfig};
+use crate::device::probe::peak_rss_bytes;
 use crate::device::DeviceChoice;
+use crate::modality::codes::LinkMetric;
 use crate::prepare::features::torchscript::Pooling;
 use crate::prepare::sources::registry::FileRole;
 use crate::prepare::{self, offline, PrepareOptions, SideSpec, TextEncoderSpec};
-use crate::report::env::peak_rss_bytes;
 
 use super::Cli;
 
@@ -72,7 +72,7 @@ pub struct PrepareArgs {
     /// Encode the item text with a pretrained model instead: `minilm` for the built-in
     /// all-MiniLM-L6-v2 (384-d; ./ci/setup-minilm.sh installs it, MMSR_MINILM_DIR overrides
     /// where it is read from), or a DIR with a TorchScript export, encoder.pt and tokenizer.json
-    /// (e.g. t5-base; see README; write a directory called minilm as ./minilm). Nothing is
+    /// (e.g. t5-base; see docs/datasets.md; write a directory called minilm as ./minilm). Nothing is
     /// downloaded.
     #[arg(long, value_parser = parse_text_encoder)]
     pub text_encoder: Option<TextEncoderArg>,

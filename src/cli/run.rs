@@ -68,14 +68,14 @@ pub fn execute(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 dir: dir.clone(),
                 bundle_order: args.bundle_order,
                 validation_share: 0.1,
-                seed: 2023,
+                seed: crate::DEFAULT_SEED,
             });
         }
         if c.datasets.is_empty() {
             c.datasets = vec!["synthetic".to_string()];
         }
         if c.seeds.is_empty() {
-            c.seeds = vec![2023];
+            c.seeds = vec![crate::DEFAULT_SEED];
         }
     })?;
     anyhow::ensure!(

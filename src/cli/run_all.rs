@@ -15,7 +15,7 @@ use crate::device::DeviceChoice;
 use crate::experiment::{self, DatasetCache, RunRequest, RunStatus, Workspace};
 use crate::plan::{cell_experiment, PlanCell};
 use crate::pool::{run_tasks, Parallelism, Task};
-use crate::report::result::{write_atomically, RunResult};
+use crate::record::result::{write_atomically, RunResult};
 use crate::report::table;
 
 use super::{Cli, ExperimentArgs};

@@ -11,9 +11,9 @@ use super::leaderboard::draw_atomically;
 use super::Cli;
 use crate::dataset::registry;
 use crate::device::DeviceChoice;
-use crate::report::result::write_atomically;
-use crate::report::scaling::{self, Axis};
+use crate::record::result::write_atomically;
 use crate::scaling::analysis::analyse;
+use crate::scaling::report::{self as scaling_report, Axis};
 use crate::scaling::{run_study, ScalingConfig, Study, StudyOptions};
 
 #[derive(Debug, Args)]
@@ -107,11 +107,11 @@ fn write_study(study: &Study, out: &Path, quiet: bool) -> Result<()> {
         .with_context(|| format!("creating {}", out.display()))?;
     let json = serde_json::to_vec_pretty(study)?;
     write_atomically(&out.join("scaling.json"), &json)?;
-    let markdown = scaling::markdown(study);
+    let markdown = scaling_report::markdown(study);
     write_atomically(&out.join("scaling.md"), markdown.as_bytes())?;
     for axis in [Axis::Users, Axis::Edges] {
         let path = out.join("plots").join(format!("{}.svg", axis.file_stem()));
-        draw_atomically(&path, |tmp| scaling::plot(study, axis, tmp))?;
+        draw_atomically(&path, |tmp| scaling_report::plot(study, axis, tmp))?;
     }
     if !quiet {
         print!("{markdown}");

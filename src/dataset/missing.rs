@@ -20,7 +20,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::prepared::Modality;
+use crate::modality::Modality;
 
 /// Which modality a condition drops.
 #[derive(

@@ -23,7 +23,7 @@ pub const AMAZON_DATASETS: [&str; 6] = ["beauty", "clothing", "sport", "toy", "k
 pub enum DatasetError {
     #[error("unknown dataset {name:?}; valid names: {}", valid.join(", "))]
     Unknown { name: String, valid: Vec<String> },
-    #[error("dataset {name:?} is not prepared in {}: prepare it first with `mmsr-bench prepare {name} ...` (see README, 'Real datasets')", dir.display())]
+    #[error("dataset {name:?} is not prepared in {}: prepare it first with `mmsr-bench prepare {name} ...` (see docs/datasets.md)", dir.display())]
     NotPrepared { name: String, dir: PathBuf },
     #[error("dataset \"official\" is the authors' processed folder: pass --official-dir DIR")]
     OfficialWithoutDir,

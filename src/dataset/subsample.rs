@@ -16,12 +16,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
-use super::codes::{CodeBook, ModalityCodes};
 use super::log::InteractionDataset;
-use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
+use super::prepared::{PreparedDataset, Provenance};
+use crate::modality::codes::{CodeBook, ModalityCodes};
+use crate::modality::{FeatureTable, ItemSideInfo};
 
 /// The draw's seed when the name gives none.
-pub const DEFAULT_SEED: u64 = 2023;
+pub use crate::DEFAULT_SEED;
 /// Shortest history a user needs after the item cut (the 5-core's per-user minimum).
 pub const MIN_HISTORY: usize = 5;
 

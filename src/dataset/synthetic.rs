@@ -17,10 +17,11 @@ use rand_distr::{Geometric, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::log::RawLog;
-use super::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
+use super::prepared::{PreparedDataset, Provenance};
 use super::split::SplitConfig;
-use crate::dataset::codes::{CodeConfig, Reduction};
-use crate::prepare::codes::build_codes;
+use crate::modality::codes::{CodeConfig, Reduction};
+use crate::modality::compute::build_codes;
+use crate::modality::{FeatureTable, ItemSideInfo};
 
 /// Bump when the generator's output changes for an unchanged config (the golden hash test pins it).
 pub const GENERATOR_VERSION: u32 = 4;
@@ -59,7 +60,7 @@ pub struct SyntheticConfig {
 impl Default for SyntheticConfig {
     fn default() -> Self {
         Self {
-            seed: 2023,
+            seed: crate::DEFAULT_SEED,
             users: 2000,
             items: 1000,
             topics: 25,

@@ -13,7 +13,7 @@ pub use batch::{
     SparseGraphBatch,
 };
 pub use builder::{build_graph, MsGraph, Scratch};
-pub use set::{GraphSet, GraphStats, ItemBundles};
+pub use set::{GraphSet, GraphStats};
 pub use splits::SplitGraphs;
 pub use structure::StructureSet;
 

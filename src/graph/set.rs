@@ -6,15 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::builder::{build_graph, MsGraph, Scratch};
 use super::Relation;
 use crate::dataset::missing::DropPattern;
-use crate::dataset::{Modality, SampleSet};
-
-/// Global code ids linked to every item (index = item id; index 0 and items without the
-/// modality have empty lists).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ItemBundles {
-    pub image: Vec<Vec<u32>>,
-    pub text: Vec<Vec<u32>>,
-}
+use crate::dataset::SampleSet;
+use crate::modality::{ItemBundles, Modality};
 
 /// A read-only view of one stored graph.
 #[derive(Debug, Clone, Copy)]

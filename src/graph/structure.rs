@@ -128,7 +128,7 @@ impl StructureSet {
 mod tests {
     use super::*;
     use crate::dataset::SampleSet;
-    use crate::graph::ItemBundles;
+    use crate::modality::ItemBundles;
 
     /// Spec §3.4's sample 0 (`[1, 2]`, one image and one text code each): a path
     /// 1 - 2 between the items, each item linked to its codes, codes linked across modalities and

@@ -10,10 +10,10 @@
 
 use tch::{nn, nn::Module, Tensor};
 
-use super::sasrec::{validate_config, SasRecConfig, SasRecEncoder};
+use super::sequence::sasrec::{validate_config, SasRecConfig, SasRecEncoder};
 use super::sequence::{embed_rows, loss_against, scores_against, ItemTable, SequenceBatch};
 use super::{Batch, InputKind, Model, ModelContext, Recommender};
-use crate::dataset::Modality;
+use crate::modality::Modality;
 
 /// One modality's reduced item vectors as a constant table, missing rows filled by a learned
 /// vector.

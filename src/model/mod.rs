@@ -5,21 +5,10 @@
 //! the [`registry`] names them and their presets (variants and ablations).
 
 pub mod fusion;
-pub mod gat;
-pub mod gcn;
 pub mod graph;
-pub mod graphormer;
-pub mod graphsage;
-pub mod gru4rec;
-pub mod han_gnn;
-pub mod hgt;
-pub mod hgt_lang;
-pub mod kv_attention;
 pub mod layers;
 pub mod pop;
 pub mod registry;
-pub mod rgat;
-pub mod sasrec;
 pub mod sequence;
 
 use serde::de::DeserializeOwned;

@@ -8,19 +8,19 @@ use serde_json::{Map, Value};
 use tch::nn;
 
 use super::fusion::{SasRecEarly, SasRecLate};
-use super::gat::GatLayer;
-use super::gcn::GcnLayer;
+use super::graph::gat::GatLayer;
+use super::graph::gcn::GcnLayer;
+use super::graph::graphormer::GraphormerLayer;
+use super::graph::graphsage::SageLayer;
+use super::graph::han_gnn::HanLayer;
+use super::graph::hgt::HgtLayer;
+use super::graph::hgt_lang::HgtLangLayer;
+use super::graph::kv_attention::KvAttentionLayer;
+use super::graph::rgat::RgatLayer;
 use super::graph::GraphRecommender;
-use super::graphormer::GraphormerLayer;
-use super::graphsage::SageLayer;
-use super::gru4rec::Gru4Rec;
-use super::han_gnn::HanLayer;
-use super::hgt::HgtLayer;
-use super::hgt_lang::HgtLangLayer;
-use super::kv_attention::KvAttentionLayer;
 use super::pop::Popularity;
-use super::rgat::RgatLayer;
-use super::sasrec::SasRec;
+use super::sequence::gru4rec::Gru4Rec;
+use super::sequence::sasrec::SasRec;
 use super::{count_parameters, InputKind, Model, ModelContext, ModelError, Recommender};
 use crate::config::ModelSpec;
 
@@ -37,6 +37,27 @@ pub struct Family {
     resolve: fn(&Map<String, Value>) -> Result<Value, String>,
     input_kind: fn(&Value) -> InputKind,
     build: BuildFn,
+    type_name: fn() -> &'static str,
+}
+
+impl Family {
+    /// The family of models this type belongs to, from the folder its file is in (`graph/`,
+    /// `sequence/`, `fusion.rs`, `pop.rs`): the folder tree and the model tables agree by
+    /// construction.
+    pub fn group(&self) -> &'static str {
+        let path = (self.type_name)();
+        // The outer type decides: GraphRecommender<...> is a graph model whatever its layer.
+        let outer = path.split('<').next().unwrap_or(path);
+        [
+            ("::model::graph::", "graph"),
+            ("::model::sequence::", "sequence"),
+            ("::model::fusion::", "fusion"),
+            ("::model::pop::", "popularity"),
+        ]
+        .iter()
+        .find(|(module, _)| outer.contains(module))
+        .map_or("other", |(_, group)| group)
+    }
 }
 
 const fn family<M: Model>(name: &'static str) -> Family {
@@ -47,6 +68,7 @@ const fn family<M: Model>(name: &'static str) -> Family {
         resolve: resolve_config::<M>,
         input_kind: input_kind_of::<M>,
         build: build_model::<M>,
+        type_name: std::any::type_name::<M>,
     }
 }
 

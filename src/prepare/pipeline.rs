@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use super::codes::build_codes;
 use super::features::minilm;
 use super::features::text::{encode_attribute_bags, encode_titles};
 use super::features::torchscript::{Pooling, TorchScriptEncoder};
@@ -18,10 +17,12 @@ use super::sources::amazon::{
 };
 use super::sources::registry::{self, FileRole};
 use super::sources::side::{Encoding, SideSource};
-use crate::dataset::codes::CodeConfig;
 use crate::dataset::log::RawLog;
-use crate::dataset::prepared::{FeatureTable, ItemSideInfo, PreparedDataset, Provenance};
+use crate::dataset::prepared::{PreparedDataset, Provenance};
 use crate::dataset::split::SplitConfig;
+use crate::modality::codes::CodeConfig;
+use crate::modality::compute::build_codes;
+use crate::modality::{FeatureTable, ItemSideInfo};
 
 /// Settings shared by every source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,7 +52,7 @@ impl Default for PrepareOptions {
         Self {
             k_core: 5,
             text_dim: 768,
-            text_seed: 2023,
+            text_seed: crate::DEFAULT_SEED,
             text_encoder: None,
             codes: CodeConfig::default(),
         }

@@ -10,10 +10,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::result::RunResult;
 use super::table::MeanStd;
 use crate::dataset::missing::MissingModality;
 use crate::eval::Metric;
+use crate::record::RunResult;
 
 /// The headline columns: HR, NDCG and MRR at 5 and 20 (the paper's cut-offs).
 pub const HEADLINE: [(Metric, usize); 6] = [
@@ -139,6 +139,22 @@ pub fn paired_t_test(x: &[f64], reference: &[f64], name: &str) -> PairedTest {
         t,
         p_value: p,
     }
+}
+
+/// Holm's step-down adjustment of the p-values of `m = p.len()` comparisons (family-wise error
+/// rate): sorted ascending, the i-th smallest (0-based) is multiplied by `m - i`, a running
+/// maximum keeps the order, and values are capped at 1. Returned in the input's order.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (i, &j) in order.iter().enumerate() {
+        running = running.max(((m - i) as f64 * p[j]).min(1.0));
+        adjusted[j] = running;
+    }
+    adjusted
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,6 +377,22 @@ mod tests {
     fn overflowing_differences_have_no_test_instead_of_a_panic() {
         let t = paired_t_test(&[1.7e308, 1.6e308], &[-1.7e308, -1.6e308], "x");
         assert!(t.t.is_none() && t.p_value.is_none());
+    }
+
+    #[test]
+    fn holm_against_a_hand_computed_case() {
+        // Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06
+        // (running maximum); back in the input's order.
+        let adjusted = holm(&[0.01, 0.04, 0.03, 0.005]);
+        let expected = [0.03, 0.06, 0.06, 0.02];
+        assert_eq!(adjusted.len(), 4);
+        for (a, e) in adjusted.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        // Capped at 1; one comparison is left as it is; none is none.
+        assert_eq!(holm(&[0.6, 0.7]), vec![1.0, 1.0]);
+        assert_eq!(holm(&[0.2]), vec![0.2]);
+        assert!(holm(&[]).is_empty());
     }
 
     #[test]

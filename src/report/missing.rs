@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use super::aggregate::base_key;
 use super::plots::{color, plot_error, FONT};
-use super::result::RunResult;
 use super::table::MeanStd;
 use crate::dataset::missing::DropTarget;
 use crate::eval::Metric;
+use crate::record::RunResult;
 
 /// The study's metric (the selection metric of every run).
 pub const METRIC: (Metric, usize) = (Metric::Ndcg, 20);
@@ -177,6 +177,13 @@ pub fn build_study(results: &[RunResult]) -> Vec<DatasetStudy> {
 /// mean ± std over seeds), and what share of the complete-data score the highest rate keeps.
 pub fn markdown(studies: &[DatasetStudy]) -> String {
     let mut out = String::from("# Missing-modality study\n\nTest NDCG@20 ×100, mean ± std over seeds, against the share of history positions whose modality is hidden (fixed pattern per seed for validation and test, an independent one for training; spec §8). Rate 0 is the complete data. \"kept\": the highest rate's score as a share of the complete-data score.\n");
+    out.push_str(&sections(studies, "##"));
+    out
+}
+
+/// The tables of [`markdown`] without its title, each under a `heading` (e.g. `##`) line.
+pub fn sections(studies: &[DatasetStudy], heading: &str) -> String {
+    let mut out = String::new();
     for study in studies {
         for target in TARGETS {
             let curves: Vec<&StudyCurve> =
@@ -198,7 +205,7 @@ pub fn markdown(studies: &[DatasetStudy]) -> String {
             seeds.dedup();
             let _ = write!(
                 out,
-                "\n## {}: drop {} (seeds {seeds:?})\n\n| model | {} | kept |\n|---|{}---:|\n",
+                "\n{heading} {}: drop {} (seeds {seeds:?})\n\n| model | {} | kept |\n|---|{}---:|\n",
                 study.dataset,
                 target.name(),
                 rates
@@ -231,7 +238,7 @@ pub fn markdown(studies: &[DatasetStudy]) -> String {
         if !study.trained_differently.is_empty() {
             let _ = write!(
                 out,
-                "\n## {}: trained on one rate, evaluated on another\n\n| model | condition | complete data | this condition | difference |\n|---|---|---:|---:|---:|\n",
+                "\n{heading} {}: trained on one rate, evaluated on another\n\n| model | condition | complete data | this condition | difference |\n|---|---|---:|---:|---:|\n",
                 study.dataset
             );
             for row in &study.trained_differently {

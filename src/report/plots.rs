@@ -8,9 +8,8 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use super::aggregate::{variant_key, DatasetBoard};
-use super::result::RunResult;
-use super::scaling::log_ticks;
 use crate::eval::Metric;
+use crate::record::RunResult;
 
 const SIZE: (u32, u32) = (960, 640);
 pub(crate) const FONT: &str = "sans-serif";
@@ -211,4 +210,39 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
         .draw()
         .map_err(plot_error)?;
     root.present().map_err(plot_error)
+}
+
+/// Ticks at 1, 2 and 5 times the powers of ten inside `lo..hi`: a log axis over less than a
+/// decade otherwise shows a single label.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powi(lo.log10().floor() as i32);
+    while decade <= hi {
+        ticks.extend(
+            [1.0, 2.0, 5.0]
+                .iter()
+                .map(|m| m * decade)
+                .filter(|t| (lo..=hi).contains(t)),
+        );
+        decade *= 10.0;
+    }
+    ticks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    #[test]
+    fn log_ticks_label_every_one_two_five_inside_the_range() {
+        let close = |got: Vec<f64>, want: &[f64]| {
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-9 * w, "{got:?}");
+            }
+        };
+        close(log_ticks(100.0, 1200.0), &[100.0, 200.0, 500.0, 1000.0]);
+        close(log_ticks(0.45, 31.0), &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0]);
+        close(log_ticks(3.0e5, 4.0e6), &[5.0e5, 1.0e6, 2.0e6]);
+    }
 }

@@ -8,7 +8,7 @@ use statrs::statistics::Statistics;
 use crate::dataset::missing::MissingModality;
 use crate::eval::{Metric, MetricSet};
 
-use super::result::RunResult;
+use crate::record::RunResult;
 
 /// The metrics shown in run tables, in column order.
 pub const TABLE_METRICS: [Metric; 3] = [Metric::Hr, Metric::Ndcg, Metric::Mrr];

@@ -233,7 +233,7 @@ impl Default for ScalingConfig {
         Self {
             dataset: "synthetic".to_string(),
             base_users: None,
-            seed: 2023,
+            seed: crate::DEFAULT_SEED,
             models: vec!["han-gnn".into(), "kv-attention".into()],
             dense: vec!["han-gnn".into()],
             detail_models: vec!["han-gnn".into()],

@@ -2,12 +2,14 @@
 //! configured graph model (dense and sparse where both exist) timed for one training epoch and
 //! one inference pass at each point, then log–log fits of time against |U|, Σ|E| and Σn.
 //! `config` says what varies, `variant` builds each point's data and graphs, `measure` times a
-//! model there, `fit` fits exponents; `analysis` turns measurements into the verdict.
+//! model there, `fit` fits exponents; `analysis` turns measurements into the verdict and `report`
+//! writes it (tables and plots).
 
 pub mod analysis;
 pub mod config;
 pub mod fit;
 pub mod measure;
+pub mod report;
 pub mod variant;
 
 use std::time::Instant;
@@ -18,7 +20,7 @@ use tch::Device;
 
 use crate::dataset::PreparedDataset;
 use crate::model::InputKind;
-use crate::report::Environment;
+use crate::record::Environment;
 pub use analysis::Analysis;
 pub use config::{Factor, ScalingConfig, ScalingPoint};
 use measure::{measure, resolve_at, Contestant, MeasureOptions, Measurement};

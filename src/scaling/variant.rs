@@ -10,11 +10,12 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use super::config::ScalingPoint;
-use crate::dataset::codes::{CodeBook, ModalityCodes};
 use crate::dataset::split::{SampleSet, Splits};
-use crate::dataset::{ItemSideInfo, PreparedDataset};
+use crate::dataset::PreparedDataset;
 use crate::graph::{GraphSet, GraphStats, StructureSet};
-use crate::prepare::codes::kmeans;
+use crate::modality::codes::{CodeBook, ModalityCodes};
+use crate::modality::compute::kmeans;
+use crate::modality::ItemSideInfo;
 
 #[derive(Debug, Error)]
 pub enum VariantError {

@@ -15,7 +15,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Tensor};
 use crate::config::{EvalConfig, Protocol, TrainConfig};
 use crate::eval::MetricSet;
 use crate::model::Recommender;
-use crate::report::result::EpochRecord;
+use crate::record::result::EpochRecord;
 
 use super::batching::BatchSource;
 use super::early_stopping::EarlyStopping;

@@ -1,5 +1,11 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: torch's generator lock, paths to the shared real
+//! data and the binary, the small run-all matrix, a local HTTP server (`http_server`), raw Beauty
+//! fixtures (`raw_beauty`) and one-batch model builds for the zoo tests (`zoo`).
 #![allow(dead_code)]
+
+pub mod http_server;
+pub mod raw_beauty;
+pub mod zoo;
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -26,7 +32,7 @@ impl Drop for TorchRngGuard {
 /// Torch's generator is process-global and the suite's tests run on parallel threads: a test
 /// that seeds it or draws from it (builds a model, trains with dropout, calls `randn`) holds
 /// this for its whole body, so that its draws are its own and a seed means what it says.
-/// Re-entrant on one thread (`support::zoo::build` takes it too).
+/// Re-entrant on one thread (`common::zoo::build` takes it too).
 pub fn torch_rng() -> TorchRngGuard {
     let lock = (TORCH_RNG_DEPTH.get() == 0).then(|| {
         TORCH_RNG

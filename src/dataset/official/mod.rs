@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_pickle::{DeOptions, Value};
 use thiserror::Error;
 
-use super::codes::{CodeBook, CodeConfig, LinkMetric, ModalityCodes};
 use super::log::InteractionDataset;
-use super::prepared::{ItemSideInfo, PreparedDataset, Provenance};
+use super::prepared::{PreparedDataset, Provenance};
 use super::split::{SampleSet, SplitConfig, Splits};
+use crate::modality::codes::{CodeBook, CodeConfig, LinkMetric, ModalityCodes};
+use crate::modality::ItemSideInfo;
 
 /// Which modality the bundle lists `[1]` and `[2]` of a sample pickle hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -21,12 +21,11 @@ mod tables;
 
 use tables::*;
 
-use super::codes::{CodeBook, CodeConfig, ModalityCodes};
 use super::log::InteractionDataset;
-use super::prepared::{
-    DatasetCounts, FeatureTable, ItemSideInfo, Modality, PreparedDataset, Provenance,
-};
+use super::prepared::{DatasetCounts, PreparedDataset, Provenance};
 use super::split::{SplitConfig, Splits};
+use crate::modality::codes::{CodeBook, CodeConfig, ModalityCodes};
+use crate::modality::{FeatureTable, ItemSideInfo, Modality};
 
 pub const FORMAT: &str = "mmsr-bench-prepared";
 pub const FORMAT_VERSION: u32 = 1;

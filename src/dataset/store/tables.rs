@@ -11,8 +11,9 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         source,
     }
 }
-use crate::dataset::prepared::{Modality, PreparedDataset};
+use crate::dataset::prepared::PreparedDataset;
 use crate::dataset::split::SampleSet;
+use crate::modality::Modality;
 
 pub(super) fn join_ids(ids: &[u32]) -> String {
     let mut out = String::with_capacity(ids.len() * 6);

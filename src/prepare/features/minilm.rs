@@ -8,7 +8,7 @@ use std::path::Path;
 
 use tch::Device;
 
-use crate::dataset::prepared::FeatureTable;
+use crate::modality::FeatureTable;
 use crate::text::minilm::{MiniLm, MiniLmError, DIM, MAX_TOKENS, MODEL_NAME, WEIGHTS_SHA256};
 
 /// What the manifest records as the source of these features.

@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use thiserror::Error;
 
-use crate::dataset::prepared::FeatureTable;
+use crate::modality::FeatureTable;
 
 /// Bumped whenever the output for the same input changes.
 pub const ENCODER_VERSION: u32 = 1;

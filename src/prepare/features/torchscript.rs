@@ -16,7 +16,7 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 use thiserror::Error;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::dataset::prepared::FeatureTable;
+use crate::modality::FeatureTable;
 
 pub const BATCH: usize = 512;
 pub const MAX_TOKENS: usize = 512;
@@ -32,7 +32,7 @@ pub enum Pooling {
 
 #[derive(Debug, Error)]
 pub enum TorchScriptEncoderError {
-    #[error("{path}: {problem}; --text-encoder expects a directory with encoder.pt (TorchScript: forward(input_ids, attention_mask) -> hidden states [B, L, D]) and tokenizer.json (see README)")]
+    #[error("{path}: {problem}; --text-encoder expects a directory with encoder.pt (TorchScript: forward(input_ids, attention_mask) -> hidden states [B, L, D]) and tokenizer.json (see docs/datasets.md)")]
     Load { path: PathBuf, problem: String },
     #[error("{path}: encoding batch {batch} failed: {problem}")]
     Encode {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::log::RawLog;
-use crate::dataset::prepared::FeatureTable;
+use crate::modality::FeatureTable;
 
 use super::image_features::{ImageFeatureReader, FEATURE_DIM};
 use super::registry::{DatasetSource, FileRole};

@@ -1,0 +1,232 @@
+//! SASRec (Kang & McAuley 2018) as RecBole implements it (the official repository's
+//! `base_model.py` is RecBole-style): item + learned position embeddings, LayerNorm, dropout,
+//! then `blocks` post-LN transformer blocks with causal multi-head self-attention and a GELU
+//! feed-forward network; the state at the last item is scored against the (tied) item table.
+//!
+//! Positions count back from the last item (0 = the newest), as in the original's end-aligned
+//! window, so a sample's positions do not depend on its batch; inputs longer than
+//! `max_positions` share the last position row.
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::Module, Kind, Tensor};
+
+use super::{ItemTable, SequenceBatch, SequenceLoss};
+use crate::model::layers::ops::{dropout, NEG};
+use crate::model::{
+    check_heads, check_probability, Batch, InputKind, Model, ModelContext, Recommender,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SasRecConfig {
+    /// Embedding width (128, as every graph model of the benchmark).
+    pub dim: i64,
+    pub blocks: usize,
+    pub heads: i64,
+    /// Width of the feed-forward network (4 × dim, RecBole's ratio).
+    pub inner_dim: i64,
+    /// Dropout on embeddings and block outputs (RecBole: 0.5).
+    pub dropout: f64,
+    /// Dropout on attention weights (RecBole: 0.5).
+    pub attention_dropout: f64,
+    pub max_positions: i64,
+    pub loss: SequenceLoss,
+}
+
+impl Default for SasRecConfig {
+    fn default() -> Self {
+        Self {
+            dim: 128,
+            blocks: 2,
+            heads: 2,
+            inner_dim: 512,
+            dropout: 0.5,
+            attention_dropout: 0.5,
+            max_positions: 150,
+            loss: SequenceLoss::CrossEntropy,
+        }
+    }
+}
+
+const LAYER_NORM_EPS: f64 = 1e-12;
+
+fn linear(path: nn::Path, input: i64, output: i64) -> nn::Linear {
+    let config = nn::LinearConfig {
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(path, input, output, config)
+}
+
+fn layer_norm(path: nn::Path, dim: i64) -> nn::LayerNorm {
+    let config = nn::LayerNormConfig {
+        eps: LAYER_NORM_EPS,
+        ..Default::default()
+    };
+    nn::layer_norm(path, vec![dim], config)
+}
+
+struct Block {
+    query: nn::Linear,
+    key: nn::Linear,
+    value: nn::Linear,
+    output: nn::Linear,
+    attention_norm: nn::LayerNorm,
+    inner: nn::Linear,
+    outer: nn::Linear,
+    ffn_norm: nn::LayerNorm,
+}
+
+impl Block {
+    fn new(path: &nn::Path, c: &SasRecConfig) -> Self {
+        Self {
+            query: linear(path / "query", c.dim, c.dim),
+            key: linear(path / "key", c.dim, c.dim),
+            value: linear(path / "value", c.dim, c.dim),
+            output: linear(path / "output", c.dim, c.dim),
+            attention_norm: layer_norm(path / "attention_norm", c.dim),
+            inner: linear(path / "inner", c.dim, c.inner_dim),
+            outer: linear(path / "outer", c.inner_dim, c.dim),
+            ffn_norm: layer_norm(path / "ffn_norm", c.dim),
+        }
+    }
+
+    /// `h` [B, L, D]; `allowed` [B or 1, 1, L, L] is true where a query may attend to a key.
+    fn forward(&self, h: &Tensor, allowed: &Tensor, c: &SasRecConfig, train: bool) -> Tensor {
+        let (b, l, d) = h.size3().expect("[B, L, D]");
+        let head_dim = d / c.heads;
+        let split = |x: Tensor| x.view([b, l, c.heads, head_dim]).transpose(1, 2);
+        let (q, k, v) = (
+            split(self.query.forward(h)),
+            split(self.key.forward(h)),
+            split(self.value.forward(h)),
+        );
+        let logits = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
+        let weights = logits
+            .masked_fill(&allowed.logical_not(), NEG)
+            .softmax(-1, Kind::Float);
+        let weights = dropout(&weights, c.attention_dropout, train);
+        let context = weights
+            .matmul(&v)
+            .transpose(1, 2)
+            .contiguous()
+            .view([b, l, d]);
+        let attended = dropout(&self.output.forward(&context), c.dropout, train);
+        let h = self.attention_norm.forward(&(attended + h));
+        let inner = self.inner.forward(&h).gelu("none");
+        let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
+        self.ffn_norm.forward(&(outer + h))
+    }
+}
+
+/// The SASRec sequence encoder over given input embeddings: positions, LayerNorm, dropout,
+/// causal blocks, the state at each sample's last item. Shared by `sasrec` and the fusion
+/// references.
+pub struct SasRecEncoder {
+    config: SasRecConfig,
+    positions: Tensor,
+    input_norm: nn::LayerNorm,
+    blocks: Vec<Block>,
+}
+
+impl SasRecEncoder {
+    pub fn new(path: &nn::Path, c: &SasRecConfig) -> Self {
+        Self {
+            config: c.clone(),
+            positions: path.var(
+                "position_embedding",
+                &[c.max_positions, c.dim],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            ),
+            input_norm: layer_norm(path / "input_norm", c.dim),
+            blocks: (0..c.blocks)
+                .map(|i| Block::new(&(path / format!("block{i}")), c))
+                .collect(),
+        }
+    }
+
+    /// `embedded` [B, L, D]: the input vectors of `input`'s items (zero rows on the padding).
+    pub fn states(&self, embedded: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
+        let c = &self.config;
+        let position_rows = input.positions_from_last().clamp(0, c.max_positions - 1);
+        let h = embedded + Tensor::embedding(&self.positions, &position_rows, -1, false, false);
+        let mut h = dropout(&self.input_norm.forward(&h), c.dropout, train);
+        // Causal: a query attends to itself and earlier positions, which are all real items
+        // (right padding), so padded keys never reach a real query.
+        let width = input.width();
+        let allowed = Tensor::ones([width, width], (Kind::Bool, h.device()))
+            .tril(0)
+            .view([1, 1, width, width]);
+        for block in &self.blocks {
+            h = block.forward(&h, &allowed, c, train);
+        }
+        input.last(&h)
+    }
+}
+
+/// Range checks shared by every SASRec-based model.
+pub fn validate_config(c: &SasRecConfig) -> Result<(), String> {
+    if c.dim < 1 || c.blocks < 1 || c.inner_dim < 1 || c.max_positions < 1 {
+        return Err(format!(
+            "dim = {}, blocks = {}, inner_dim = {} and max_positions = {} must all be at least 1",
+            c.dim, c.blocks, c.inner_dim, c.max_positions
+        ));
+    }
+    check_heads(c.heads, c.dim)?;
+    check_probability("dropout", c.dropout)?;
+    check_probability("attention_dropout", c.attention_dropout)
+}
+
+pub struct SasRec {
+    config: SasRecConfig,
+    items: ItemTable,
+    encoder: SasRecEncoder,
+}
+
+impl SasRec {
+    /// Sequence representations [B, D] at each sample's last item.
+    fn states(&self, input: &SequenceBatch, train: bool) -> Tensor {
+        self.encoder
+            .states(&self.items.embed(&input.items), input, train)
+    }
+}
+
+impl Model for SasRec {
+    type Config = SasRecConfig;
+    const VERSION: u32 = 1;
+
+    fn input_kind(_config: &SasRecConfig) -> InputKind {
+        InputKind::Sequence
+    }
+
+    fn validate(c: &SasRecConfig) -> Result<(), String> {
+        validate_config(c)
+    }
+
+    fn new(path: &nn::Path, c: &SasRecConfig, context: &ModelContext) -> Result<Self, String> {
+        let num_items = context.dataset.num_items() as i64;
+        Ok(Self {
+            config: c.clone(),
+            items: ItemTable::new(path, num_items, c.dim),
+            encoder: SasRecEncoder::new(path, c),
+        })
+    }
+}
+
+impl Recommender for SasRec {
+    fn scores(&self, batch: &Batch, train: bool) -> Tensor {
+        self.items.scores(&self.states(batch.sequence(), train))
+    }
+
+    fn loss(&self, batch: &Batch) -> Tensor {
+        let states = self.states(batch.sequence(), true);
+        self.items.loss(&states, &batch.targets, self.config.loss)
+    }
+}
