@@ -13,15 +13,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::aggregate::{build_boards, holm, DatasetBoard, ModelRow};
+use super::aggregate::{build_boards, holm, DatasetBoard};
+use super::leaderboard::{label, p_text, P_COLUMNS};
 use super::missing::{self, DatasetStudy};
 use super::plots;
 use super::table::MeanStd;
 use crate::dataset::missing::DropTarget;
 use crate::record::RunResult;
 
-/// The metrics whose p-values the page shows (as the Markdown table; all are in the JSON).
-pub const P_COLUMNS: [&str; 2] = ["NDCG@20", "HR@20"];
 /// The plots of one dataset, as `leaderboard` names them (`<dataset>-<kind>.svg`).
 pub const PLOT_KINDS: [&str; 3] = ["accuracy-vs-time", "learning-curves", "missing-modality"];
 
@@ -218,14 +217,6 @@ fn fixed(x: Option<f64>, decimals: usize) -> String {
         .map_or("–".into(), |v| format!("{v:.decimals$}"))
 }
 
-fn p_text(p: f64) -> String {
-    if p < 0.001 {
-        "<0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
-}
-
 /// One `<td>`: its column key, raw sort value, extra attributes and (unescaped) text.
 fn td(out: &mut String, key: &str, sort: &str, extra: &str, class: &str, text: &str) {
     let _ = write!(
@@ -250,14 +241,6 @@ fn th(out: &mut String, key: &str, title: &str, numeric: bool) {
         if numeric { "number" } else { "text" },
         escape(title)
     );
-}
-
-fn label(row: &ModelRow, board: &DatasetBoard) -> String {
-    if board.rows.iter().filter(|r| r.model == row.model).count() > 1 {
-        format!("{} #{}", row.model, row.variant)
-    } else {
-        row.model.clone()
-    }
 }
 
 fn board_table(out: &mut String, board: &DatasetBoard, reference: &str) {

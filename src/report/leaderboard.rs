@@ -10,7 +10,7 @@ use super::aggregate::{DatasetBoard, MetricColumn, ModelRow};
 use super::table::{new_table, MeanStd};
 
 /// The columns whose p-values the tables show (all are in the JSON and CSV).
-const P_COLUMNS: [&str; 2] = ["NDCG@20", "HR@20"];
+pub const P_COLUMNS: [&str; 2] = ["NDCG@20", "HR@20"];
 
 fn pct(ms: &MeanStd) -> String {
     match ms.std {
@@ -30,8 +30,7 @@ fn seconds(ms: &MeanStd) -> String {
 fn p_value(column: Option<&MetricColumn>) -> String {
     match column.and_then(|c| c.vs_reference.as_ref()) {
         Some(test) => match test.p_value {
-            Some(p) if p < 0.001 => format!("<0.001 ({:+.2})", test.mean_difference * 100.0),
-            Some(p) => format!("{p:.3} ({:+.2})", test.mean_difference * 100.0),
+            Some(p) => format!("{} ({:+.2})", p_text(p), test.mean_difference * 100.0),
             None => format!("n={}", test.n),
         },
         None => "–".into(),
@@ -42,7 +41,17 @@ fn megabytes(bytes: Option<u64>) -> String {
     bytes.map_or("–".into(), |b| format!("{:.0}", b as f64 / 1e6))
 }
 
-fn label(row: &ModelRow, board: &DatasetBoard) -> String {
+/// A p-value as every table shows it: three decimals, or `<0.001`.
+pub fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A row's name in tables: the model, plus its variant key where the board has several.
+pub fn label(row: &ModelRow, board: &DatasetBoard) -> String {
     let variants = board.rows.iter().filter(|r| r.model == row.model).count();
     if variants > 1 {
         format!("{} #{}", row.model, row.variant)

@@ -16,7 +16,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::aggregate::{build_boards, load_results, DatasetBoard, ModelRow};
+use super::aggregate::{build_boards, load_results};
+use super::leaderboard::{label, p_text};
 use super::missing;
 use crate::record::RunResult;
 
@@ -163,15 +164,6 @@ fn load_folder(root: &Path, folder: &str) -> Result<Vec<RunResult>> {
         .collect())
 }
 
-fn label(row: &ModelRow, board: &DatasetBoard) -> String {
-    let variants = board.rows.iter().filter(|r| r.model == row.model).count();
-    if variants > 1 {
-        format!("{} #{}", row.model, row.variant)
-    } else {
-        row.model.clone()
-    }
-}
-
 /// `board FOLDER DATASET`: every headline metric ×100 (mean ± std), the p-value of NDCG@20
 /// against the reference, training seconds per epoch and epochs.
 pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Result<String> {
@@ -213,13 +205,7 @@ pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Resul
             .find(|m| m.name == "NDCG@20")
             .and_then(|m| m.vs_reference.as_ref())
             .and_then(|t| t.p_value)
-            .map_or("–".into(), |p| {
-                if p < 0.001 {
-                    "<0.001".into()
-                } else {
-                    format!("{p:.3}")
-                }
-            });
+            .map_or("–".into(), p_text);
         let epoch = row
             .train_seconds_per_epoch
             .as_ref()
