@@ -12,16 +12,19 @@ matrix=(--models pop,items-only,gcn --seeds 1,2 --device cpu --set train.max_epo
         --set model.items-only.dim=16 --set model.gcn.dim=16
         --set model.gcn.init_codes_from_centres=false)
 start=$(date +%s)
-"$bin" -q --results-dir slurm plan --out plan.jsonl "${matrix[@]}"
+# Follow the lines plan prints, from another directory: they must work anywhere and agree on
+# where the results go (only --wait/--parsable/--output are added to the submit line).
+printed="$("$bin" --results-dir slurm plan --out plan.jsonl "${matrix[@]}")"
+echo "$printed"
 cells=$(wc -l < plan.jsonl)
+submit="$(sed -n 's/^submit: //p' <<<"$printed" | sed 's/   (.*$//')"
+merge="$(sed -n 's/^then: *//p' <<<"$printed")"
 status=0
-job=$(MMSR_PLAN="$work/plan.jsonl" MMSR_BIN="$bin" MMSR_RESULTS_DIR="$work/slurm" \
-  sbatch --parsable --wait --array=0-$((cells - 1)) --chdir="$work" --output="$work/slurm-%A_%a.out" \
-  "$root/ci/slurm/run-all.sbatch") || status=$?
+job=$(cd / && eval "${submit/ sbatch / sbatch --parsable --wait --output=$work/slurm-%A_%a.out }") || status=$?
 echo "array job ${job:-?}: $cells cells, sbatch --wait exit $status"
 cat "$work"/slurm-*.out
 [ "$status" = 0 ] || exit "$status"
-"$bin" --results-dir slurm merge --plan plan.jsonl
+(cd / && eval "$merge")
 "$bin" -q --results-dir local run-all "${matrix[@]}" >/dev/null
 python3 - <<'PY'
 import json

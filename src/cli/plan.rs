@@ -1,7 +1,7 @@
 //! `mmsr-bench plan`: an experiment matrix as a plan file for Slurm job arrays, one cell per
 //! line with its run id.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -59,14 +59,105 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
         });
     }
     write_plan(&args.out, &cells)?;
+    let bin = std::env::current_exe().unwrap_or_else(|_| "mmsr-bench".into());
+    let lines = ClusterLines {
+        plan: absolute(&args.out),
+        results_dir: absolute(&cli.results_dir),
+        data_dir: absolute(&cli.data_dir),
+        bin,
+        script: sbatch_script(),
+        cells: cells.len(),
+    };
     println!(
-        "{} cells written to {}\nsubmit: MMSR_PLAN={} sbatch --array=0-{} ci/slurm/run-all.sbatch   (or run-all-gpu.sbatch)\nthen:   mmsr-bench --results-dir {} merge --plan {}",
+        "{} cells written to {}
+{}",
         cells.len(),
         args.out.display(),
-        args.out.display(),
-        cells.len() - 1,
-        cli.results_dir.display(),
-        args.out.display()
+        lines.text()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a user runs after `plan`: the submit line and the merge line, with absolute paths so
+/// that both work from any directory and the array writes where `merge` reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterLines {
+    pub plan: PathBuf,
+    pub results_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub bin: PathBuf,
+    pub script: PathBuf,
+    pub cells: usize,
+}
+
+impl ClusterLines {
+    pub fn text(&self) -> String {
+        let q = |p: &Path| shell_quote(&p.display().to_string());
+        format!(
+            "submit: MMSR_PLAN={} MMSR_RESULTS_DIR={} MMSR_DATA_DIR={} MMSR_BIN={} sbatch --array=0-{} {}   (run-all-gpu.sbatch beside it for GPUs)\nthen:   {} --results-dir {} merge --plan {}",
+            q(&self.plan),
+            q(&self.results_dir),
+            q(&self.data_dir),
+            q(&self.bin),
+            self.cells.saturating_sub(1),
+            q(&self.script),
+            q(&self.bin),
+            q(&self.results_dir),
+            q(&self.plan)
+        )
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The CPU array script of this checkout (where the binary was built), else the relative path.
+fn sbatch_script() -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/slurm/run-all.sbatch");
+    if built.is_file() {
+        built
+    } else {
+        PathBuf::from("ci/slurm/run-all.sbatch")
+    }
+}
+
+/// Single-quotes `text` for a POSIX shell when it holds anything but safe characters.
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@=,".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_lines_agree_on_every_path() {
+        let lines = ClusterLines {
+            plan: "/w/plan.jsonl".into(),
+            results_dir: "/w/my results".into(),
+            data_dir: "/w/data".into(),
+            bin: "/r/target/release/mmsr-bench".into(),
+            script: "/r/ci/slurm/run-all.sbatch".into(),
+            cells: 12,
+        };
+        let text = lines.text();
+        let (submit, merge) = text.split_once('\n').unwrap();
+        assert!(submit.starts_with(
+            "submit: MMSR_PLAN=/w/plan.jsonl MMSR_RESULTS_DIR='/w/my results' MMSR_DATA_DIR=/w/data MMSR_BIN=/r/target/release/mmsr-bench sbatch --array=0-11 /r/ci/slurm/run-all.sbatch"
+        ), "{submit}");
+        assert_eq!(
+            merge,
+            "then:   /r/target/release/mmsr-bench --results-dir '/w/my results' merge --plan /w/plan.jsonl"
+        );
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
 }
