@@ -27,6 +27,7 @@ mod parity;
 mod prepare_faults;
 mod prepared_store;
 mod real_data;
+mod recbole;
 mod real_pipeline;
 mod result_schema;
 mod scaling;

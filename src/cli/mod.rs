@@ -5,6 +5,7 @@ mod check;
 mod docs;
 mod download;
 mod evaluate;
+mod export;
 mod leaderboard;
 mod list;
 mod merge;
@@ -61,6 +62,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Prepare a dataset (filter, ids, split) and store it under <data-dir>/prepared/<name>.
     Prepare(prepare::PrepareArgs),
+    /// Write a dataset and its split in another library's format (RecBole atomic files).
+    Export(export::ExportArgs),
     /// Fetch and verify the raw Amazon-2014 files of a dataset into <data-dir>/raw/<name>.
     Download(download::DownloadArgs),
     /// Write a matrix as a plan for Slurm job arrays (one cell per line).
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Evaluate(args) => evaluate::execute(args),
         Command::Prepare(args) => prepare::execute(&cli, args),
         Command::Download(args) => download::execute(&cli, args),
+        Command::Export(args) => export::execute(&cli, args),
         Command::Plan(args) => plan::execute(&cli, args),
         Command::RunCell(args) => run_cell::execute(&cli, args),
         Command::Merge(args) => merge::execute(&cli, args),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::config::require;
@@ -34,8 +34,14 @@ pub struct PrepareArgs {
     /// Build it from a one-user-per-line sequence file (`user item item ...`, oldest first).
     #[arg(long)]
     pub from_sequences: Option<PathBuf>,
-    /// RecBole atomic item file (.item) with side information for --from-sequences.
-    #[arg(long, requires = "from_sequences")]
+    /// Build it from a RecBole atomic dataset: its `.inter` file (user_id, item_id, timestamp),
+    /// or a folder holding one (split files `*.train/valid/test.inter` are ignored); a `.item`
+    /// file of the same name beside it gives the item side information.
+    #[arg(long, conflicts_with = "from_sequences")]
+    pub from_recbole: Option<PathBuf>,
+    /// RecBole atomic item file (.item) with side information for --from-sequences or
+    /// --from-recbole.
+    #[arg(long)]
     pub item_file: Option<PathBuf>,
     /// Item-file fields that form the text modality.
     #[arg(long, value_delimiter = ',', default_value = "title")]
@@ -160,11 +166,28 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
         .registry
         .as_deref()
         .or_else(|| Some(Path::new("datasets")).filter(|d| d.is_dir()));
-    let recipe = match &args.from_sequences {
-        None => offline::find(&args.name, registry_dir)?,
-        Some(_) => None,
+    let recipe = match (&args.from_sequences, &args.from_recbole) {
+        (None, None) => offline::find(&args.name, registry_dir)?,
+        _ => None,
     };
+    if args.item_file.is_some() && args.from_sequences.is_none() && args.from_recbole.is_none() {
+        bail!("--item-file goes with --from-sequences or --from-recbole");
+    }
     let outcome = match (&args.from_sequences, args.name.as_str()) {
+        (None, _) if args.from_recbole.is_some() => {
+            let given = args.from_recbole.as_deref().expect("matched");
+            let inter = recbole_inter_file(given)?;
+            let item_file = args.item_file.clone().or_else(|| {
+                Some(inter.with_extension("item")).filter(|p| p.is_file())
+            });
+            if let Some(path) = &item_file {
+                eprintln!("  item side information: {}", path.display());
+            }
+            let side = item_file.as_ref().map_or_else(SideSpec::default, |path| {
+                SideSpec::recbole(path, &args.text_fields, &args.image_stand_in_fields)
+            });
+            prepare::from_recbole(&args.name, &inter, &side, &options, device)?
+        }
         (None, SYNTHETIC) => prepare::PrepareOutcome {
             dataset: synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default()),
             notes: vec!["the embedded generator with its default settings".into()],
@@ -197,7 +220,7 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             )?
         }
         (None, name) => bail!(
-            "dataset {name:?} needs a source: one of {}, one of {} (offline recipes), or --from-sequences FILE",
+            "dataset {name:?} needs a source: one of {}, one of {} (offline recipes), --from-sequences FILE or --from-recbole DIR",
             AMAZON_DATASETS.join(", "),
             offline::names().join(", ")
         ),
@@ -243,4 +266,39 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
         peak_rss_bytes().unwrap_or(0) as f64 / 1e6
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The interaction file of a RecBole dataset: `path` itself, or the one `*.inter` in the folder
+/// `path` that is not a benchmark split file.
+fn recbole_inter_file(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.ends_with(".inter")
+                && ![".train.inter", ".valid.inter", ".test.inter"]
+                    .iter()
+                    .any(|s| name.ends_with(s))
+        })
+        .collect();
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "{}: no RecBole interaction file (NAME.inter) in this folder",
+            path.display()
+        ),
+        many => bail!(
+            "{}: several interaction files ({}); name one with --from-recbole FILE",
+            path.display(),
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }

@@ -6,6 +6,7 @@ pub mod log;
 pub mod missing;
 pub mod official;
 pub mod prepared;
+pub mod recbole;
 pub mod registry;
 pub mod split;
 pub mod store;

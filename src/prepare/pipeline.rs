@@ -370,15 +370,38 @@ pub fn from_sequences(
     options: &PrepareOptions,
     device: Device,
 ) -> Result<PrepareOutcome> {
-    let mut notes = Vec::new();
     let log = read_sequence_file(path)?;
+    let source = format!("sequence file {}", path.display());
+    from_log(name, log, source, path, side, options, device)
+}
+
+/// A dataset from a RecBole atomic interaction file (`user_id`, `item_id`, `timestamp`), with
+/// the same filtering, ids and split as every other source.
+pub fn from_recbole(
+    name: &str,
+    path: &Path,
+    side: &SideSpec,
+    options: &PrepareOptions,
+    device: Device,
+) -> Result<PrepareOutcome> {
+    let log = super::sources::recbole::read_interactions(path)?;
+    let source = format!("RecBole atomic file {}", path.display());
+    from_log(name, log, source, path, side, options, device)
+}
+
+/// Filter, ids, split, then the optional side information of `side` and the codes.
+fn from_log(
+    name: &str,
+    log: RawLog,
+    source: String,
+    path: &Path,
+    side: &SideSpec,
+    options: &PrepareOptions,
+    device: Device,
+) -> Result<PrepareOutcome> {
+    let mut notes = Vec::new();
     let before = LogSize::of(&log);
-    let mut dataset = filter_split(
-        name,
-        log,
-        options,
-        format!("sequence file {}", path.display()),
-    );
+    let mut dataset = filter_split(name, log, options, source);
     before.ensure_survivors(&dataset, options.k_core, path)?;
     let keys = &dataset.interactions.item_keys;
     if let Some(source) = &side.text {
