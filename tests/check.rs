@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::{mmsr, stdout};
-use mmsr_bench::report::aggregate::{collect_json, load_results};
+use mmsr_bench::record::read::{collect_json, load_results};
 use mmsr_bench::report::table::summarize;
 use serde_json::{json, Value};
 

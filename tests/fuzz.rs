@@ -2,7 +2,8 @@
 //! the ratings, reviews, sequence and RecBole item readers, the image-features reader, the
 //! official sample pickles, the evaluator's input and the YAML experiment config. Arbitrary
 //! bytes, and valid inputs with random edits, must end in a value or an error, never a panic;
-//! large adversarial inputs must be read in linear time (a generous wall-clock bound).
+//! large adversarial inputs (deep or exploding pickles among them) must be read in linear time
+//! (a generous wall-clock bound).
 //!
 //! CI runs proptest's default 256 cases per target. The long run is the same tests with more
 //! cases: `PROPTEST_CASES=20000 cargo test --release --test fuzz`.
@@ -24,6 +25,8 @@ use mmsr_bench::prepare::sources::recbole::read_item_fields;
 use mmsr_bench::prepare::sources::reviews::for_each_review;
 use proptest::prelude::*;
 
+use crate::hostile_pickles;
+
 const META: &str = "{'asin': '0558925278', 'title': 'Eco Friendly \\'Ecotools\\' set', 'imUrl': 'http://x/y.jpg', 'salesRank': {'Beauty': 402875}, 'categories': [['Beauty', 'Tools'], []], 'price': 3.5, 'related': {'also_bought': ['B1', 'B2']}, 'flag': True, 'none': None, 'tuple': (1, 2.5e3, -4)}";
 const RATINGS: &str =
     "A39HTATAQ9V7YF,0205616461,5.0,1369699200\nA3JM6GV9MNOF9X,0558925278,3.0,1355443200\n";
@@ -35,28 +38,40 @@ const EVAL_JSONL: &str =
 const EVAL_CSV: &str = "target,rank\n1,2\n3,1\n";
 const YAML: &str = "models:\n  - pop\n  - {name: gcn, dim: 64}\ndatasets: [synthetic]\nseeds: [1, 2]\ntrain:\n  max_epochs: 3\n  batch_size: 64\neval:\n  ks: [5, 20]\nsynthetic:\n  users: 300\n  codes: {clusters: 8}\n";
 
-/// A valid input with random byte edits: (position, byte, kind) with kind 0 replace, 1 insert,
-/// 2 delete.
-fn mutated(base: &'static str) -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..12).prop_map(move |edits| {
-        let mut bytes = base.as_bytes().to_vec();
-        for (position, byte, kind) in edits {
-            let at = if bytes.is_empty() {
-                0
-            } else {
-                position % bytes.len()
-            };
-            match kind {
-                0 if !bytes.is_empty() => bytes[at] = byte,
-                1 => bytes.insert(at, byte),
-                _ if !bytes.is_empty() => {
-                    bytes.remove(at);
-                }
-                _ => {}
+/// Random byte edits: (position, byte, kind) with kind 0 replace, 1 insert, 2 delete.
+fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+    prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 0..12)
+}
+
+fn edited(mut bytes: Vec<u8>, edits: Vec<(usize, u8, u8)>) -> Vec<u8> {
+    for (position, byte, kind) in edits {
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            position % bytes.len()
+        };
+        match kind {
+            0 if !bytes.is_empty() => bytes[at] = byte,
+            1 => bytes.insert(at, byte),
+            _ if !bytes.is_empty() => {
+                bytes.remove(at);
             }
+            _ => {}
         }
-        bytes
-    })
+    }
+    bytes
+}
+
+/// A valid input with random byte edits.
+fn mutated(base: &'static str) -> impl Strategy<Value = Vec<u8>> {
+    edits().prop_map(move |edits| edited(base.as_bytes().to_vec(), edits))
+}
+
+/// A pickle of `hostile_pickles`' corpus (Python-written pickles of protocols 0 to 5, a minimal
+/// official folder's, small hostile ones) with random byte edits.
+fn mutated_pickle() -> impl Strategy<Value = Vec<u8>> {
+    (prop::sample::select(hostile_pickles::corpus()), edits())
+        .prop_map(|(base, edits)| edited(base, edits))
 }
 
 /// Arbitrary bytes, or a mutated valid input.
@@ -121,7 +136,9 @@ proptest! {
     }
 
     #[test]
-    fn official_sample_pickles(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+    fn official_sample_pickles(
+        bytes in prop_oneof![prop::collection::vec(any::<u8>(), 0..4096), mutated_pickle()]
+    ) {
         let file = file_with(&bytes);
         let _ = read_sample_lists(file.path());
     }
@@ -191,6 +208,25 @@ fn large_adversarial_inputs_are_read_in_linear_time() {
         )
         .unwrap();
     });
+    for (what, pickle) in [
+        (
+            "a 100,000-deep pickle",
+            hostile_pickles::deep_lists(100_000),
+        ),
+        (
+            "a 2 KB pickle doubling 250 times through the memo",
+            hostile_pickles::memo_doubling(250),
+        ),
+        (
+            "a 2 KB pickle doubling 1,000 times by DUP",
+            hostile_pickles::dup_doubling(1_000),
+        ),
+    ] {
+        timed(what, &|| {
+            let file = file_with(&pickle);
+            assert!(read_sample_lists(file.path()).is_err());
+        });
+    }
     let yaml = format!("seeds: [{}]\n", vec!["1"; 200_000].join(", "));
     timed("a YAML list of 200,000 seeds", &|| {
         ExperimentConfig::from_yaml(&yaml, Path::new("big.yaml")).unwrap();

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mmsr_bench::report::aggregate::{build_boards, holm, load_results};
+use mmsr_bench::record::read::load_results;
+use mmsr_bench::report::aggregate::{build_boards, holm};
 use mmsr_bench::report::html::{escape, inline_svg, modality_labels, page};
 use serde_json::{json, Value};
 

@@ -197,7 +197,7 @@ fn hidden_positions_follow_the_sample_not_the_batch() {
 const STUDY: &str = "models:\n  - {name: han-gnn, dim: 32}\n  - {name: items-only, dim: 32}\n  - {name: sasrec-early, dim: 32}\ndatasets: [synthetic]\nseeds: [1, 2]\ntrain:\n  max_epochs: 2\n  batch_size: 64\nsynthetic:\n  users: 240\n  items: 120\n  topics: 6\n  codes: {clusters: 8, links: 2, reduced_dim: 32}\nmissing_modality:\n  drop: [image, both]\n  rates: [0.0, 1.0]\n";
 
 fn load(dir: &std::path::Path) -> Vec<RunResult> {
-    mmsr_bench::report::aggregate::load_results(dir)
+    mmsr_bench::record::read::load_results(dir)
         .unwrap()
         .into_iter()
         .map(|(_, r)| r)

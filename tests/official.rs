@@ -136,6 +136,52 @@ fn broken_pickles_are_errors_not_panics() {
     }
 }
 
+/// The shipped sample with one test target moved to the first code id of its training file:
+/// the error names the test file (it blamed the training file's bundle ids before).
+#[test]
+fn an_item_id_beyond_the_codes_in_the_test_file_names_the_test_file() {
+    use crate::hostile_pickles::{pickle, Py};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        sample_dir().join("train_c2_k2.txt"),
+        dir.path().join("train.txt"),
+    )
+    .unwrap();
+    let test = read_sample_lists(&sample_dir().join("test_c2_k2.txt")).unwrap();
+    let ids = |v: &[u32]| Py::List(v.iter().map(|&i| Py::Int(i.into())).collect());
+    let bundles = |b: &[Vec<Vec<u32>>]| {
+        Py::List(
+            b.iter()
+                .map(|p| Py::List(p.iter().map(|c| ids(c)).collect()))
+                .collect(),
+        )
+    };
+    let mut targets = test.targets.clone();
+    targets[5] = 311;
+    let lists = Py::List(vec![
+        Py::List(test.inputs.iter().map(|i| ids(i)).collect()),
+        bundles(&test.first),
+        bundles(&test.second),
+        ids(&targets),
+    ]);
+    std::fs::write(dir.path().join("test.txt"), pickle(&lists)).unwrap();
+    let config = OfficialConfig {
+        dir: dir.path().to_path_buf(),
+        bundle_order: BundleOrder::ImageText,
+        validation_share: 0.1,
+        seed: 1,
+    };
+    let message = import(&config).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{}: sample 5: item id 311 is beyond the item ids 1..=310 (items come before the codes, and the code ids of {} start at 311)",
+            dir.path().join("test.txt").display(),
+            dir.path().join("train.txt").display()
+        )),
+        "{message}"
+    );
+}
+
 #[test]
 fn han_gnn_runs_on_the_official_sample_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,8 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 
+use mmsr_bench::record::read::collect_json;
 use mmsr_bench::record::result::SCHEMA_VERSION;
-use mmsr_bench::report::aggregate::collect_json;
 use serde_json::Value;
 
 fn root() -> PathBuf {

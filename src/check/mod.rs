@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::dataset::DatasetCounts;
+pub use crate::record::read::abbreviate;
+use crate::record::read::{load_results, read_input, walk_json, Unread};
 use crate::record::result::RunResult;
-use crate::report::aggregate::{collect_json, load_results};
 
 /// One problem: the file, the field, what was expected, what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,8 @@ impl fmt::Display for Finding {
         write!(
             f,
             "{}: {}: expected {}; found {}",
-            self.file.display(),
+            // A file name from a submission may hold control characters too.
+            abbreviate(&self.file.display().to_string()),
             self.field,
             self.expected,
             self.found
@@ -46,12 +48,14 @@ impl fmt::Display for Finding {
 pub struct Findings(pub Vec<Finding>);
 
 impl Findings {
+    /// Records a finding; the field and both values pass through [`abbreviate`], so no finding
+    /// repeats more than a few hundred bytes of a submitted value.
     pub fn add(&mut self, file: &Path, field: &str, expected: &str, found: &str) {
         self.0.push(Finding {
             file: file.to_path_buf(),
-            field: field.to_string(),
-            expected: expected.to_string(),
-            found: found.to_string(),
+            field: abbreviate(field),
+            expected: abbreviate(expected),
+            found: abbreviate(found),
         });
     }
 }
@@ -77,30 +81,47 @@ pub struct CheckReport {
     pub notes: Vec<String>,
 }
 
-/// Unusable input (exit 2): the directory is not a submission at all.
+/// Unusable input (exit 2): the directory is not a submission at all. Symbolic links under
+/// `runs/` (or `runs/` itself as one) are findings and never followed; so are special files,
+/// files above [`crate::record::read::MAX_INPUT_BYTES`] (judged before reading) and
+/// results whose dataset or model names are not safe as file names (such a file's checks end
+/// there).
 pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
     let runs_dir = root.join("runs");
     anyhow::ensure!(
-        runs_dir.is_dir(),
+        runs_dir.is_dir() || runs_dir.is_symlink(),
         "{} is not a results directory: it has no runs/ folder (run-all and merge write <results>/runs/<dataset>/<model>/seed<S>-<id>.json)",
         root.display()
     );
-    let mut paths = Vec::new();
-    collect_json(&runs_dir, &mut paths)?;
-    paths.sort();
+    let walk = walk_json(&runs_dir)?;
     anyhow::ensure!(
-        !paths.is_empty(),
+        !walk.files.is_empty() || !walk.unread.is_empty(),
         "{} holds no result files",
         runs_dir.display()
     );
 
     let mut findings = Findings::default();
     let mut notes = Vec::new();
+    for (path, why) in &walk.unread {
+        findings.add(path, "(file)", UNREAD_EXPECTED, &why.to_string());
+    }
     let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
-    for path in &paths {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        if let Some(r) = runs::parse(path, &text, &mut findings) {
+    for path in &walk.files {
+        let text = match read_input(path) {
+            Ok(bytes) => String::from_utf8(bytes),
+            Err(why) => {
+                findings.add(path, "(file)", UNREAD_EXPECTED, &why.to_string());
+                continue;
+            }
+        };
+        let Ok(text) = text else {
+            findings.add(path, "(file)", "a JSON result document", "not UTF-8 text");
+            continue;
+        };
+        let Some(r) = runs::parse(path, &text, &mut findings) else {
+            continue;
+        };
+        if runs::names(path, &r, &mut findings) {
             runs::check_run(root, path, &r, &mut findings);
             runs.push((path.clone(), r));
         }
@@ -132,8 +153,25 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
         )?;
     }
     Ok(CheckReport {
-        files: paths.len(),
+        files: walk.files.len(),
         findings: findings.0,
         notes,
     })
+}
+
+/// What a finding about a file that was not read expected.
+pub const UNREAD_EXPECTED: &str =
+    "a regular file or folder of at most 16 MiB (symbolic links are not followed)";
+
+/// The bytes of a file at the top of a submission (`summary.json`, `index.html`, ...): `None`
+/// when there is no such file; any other reason it is not read is a finding.
+pub fn read_top_file(path: &Path, findings: &mut Findings) -> Option<Vec<u8>> {
+    match read_input(path) {
+        Ok(bytes) => Some(bytes),
+        Err(Unread::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(why) => {
+            findings.add(path, "(file)", UNREAD_EXPECTED, &why.to_string());
+            None
+        }
+    }
 }

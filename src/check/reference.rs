@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Findings;
+use super::{abbreviate, Findings};
 use crate::record::result::RunResult;
 use crate::report::aggregate::{build_boards, HEADLINE};
 
@@ -26,7 +26,8 @@ pub fn compare(
         else {
             notes.push(format!(
                 "{}: the reference has no results on the same data (content hash {}); not compared",
-                board.dataset, board.content_hash
+                board.dataset,
+                abbreviate(&board.content_hash)
             ));
             continue;
         };

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::Findings;
+use super::{abbreviate, Findings};
 use crate::config::{ExperimentConfig, ModelSpec};
 use crate::dataset::missing::MissingModalitySweep;
 use crate::device::{self, DeviceChoice};
@@ -71,11 +71,19 @@ fn obstacle(
     cache: &mut DatasetCache,
 ) -> Option<String> {
     if let Err(e) = experiment.validate() {
-        return Some(format!("its settings are invalid: {e}"));
+        return Some(format!(
+            "its settings are invalid: {}",
+            abbreviate(&e.to_string())
+        ));
     }
     let version = match model::resolve(&experiment.models[0]) {
         Ok(m) => m.version,
-        Err(e) => return Some(format!("its model does not resolve here: {e}")),
+        Err(e) => {
+            return Some(format!(
+                "its model does not resolve here: {}",
+                abbreviate(&e.to_string())
+            ))
+        }
     };
     if version != r.config.model_version {
         return Some(format!(
@@ -85,20 +93,26 @@ fn obstacle(
     }
     let device = match r.config.device.parse::<DeviceChoice>().map(|d| d.resolve()) {
         Ok(Ok(d)) => d,
-        _ => return Some(format!("device {} is not available here", r.config.device)),
+        _ => {
+            return Some(format!(
+                "device {} is not available here",
+                abbreviate(&r.config.device)
+            ))
+        }
     };
     let kind = device::kind(device);
     if kind != r.config.device_kind {
         return Some(format!(
-            "it ran on {:?}, this machine is {kind:?}",
-            r.config.device_kind
+            "it ran on {}, this machine is {kind:?}",
+            abbreviate(&format!("{:?}", r.config.device_kind))
         ));
     }
     match cache.content_hash(&r.config.dataset, workspace, experiment) {
         Ok(hash) if hash == r.dataset.content_hash => None,
         Ok(hash) => Some(format!(
             "dataset {} here has content hash {hash}, the run used {}",
-            r.config.dataset, r.dataset.content_hash
+            r.config.dataset,
+            abbreviate(&r.dataset.content_hash)
         )),
         Err(e) => Some(format!(
             "dataset {} is not available here: {e:#}",

@@ -10,7 +10,8 @@ use super::Findings;
 use crate::config::Protocol;
 use crate::eval::metrics::ideal_dcg_all_relevant;
 use crate::eval::{Metric, MetricSet};
-use crate::record::result::{result_path, run_id, RunResult, SCHEMA, SCHEMA_VERSION};
+use crate::record::read::name_problems;
+use crate::record::result::{result_path, run_id, RunResult, NAME_RULE, SCHEMA, SCHEMA_VERSION};
 use crate::train::early_stopping::EarlyStopping;
 
 /// Parses a result file; every problem is a finding and `None` ends the file's checks.
@@ -51,6 +52,17 @@ pub fn parse(path: &Path, text: &str, findings: &mut Findings) -> Option<RunResu
             None
         }
     }
+}
+
+/// The names that become file names (`config.dataset`, `config.model`, `dataset.name`) must
+/// each be safe as a file-name component; each one that is not is a finding, and `false` ends
+/// the file's checks (nothing, not even a path to compare, is made from it).
+pub fn names(path: &Path, r: &RunResult, findings: &mut Findings) -> bool {
+    let problems = name_problems(r);
+    for (field, found) in &problems {
+        findings.add(path, field, NAME_RULE, found);
+    }
+    problems.is_empty()
 }
 
 /// Everything one file can be checked against on its own.

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::Findings;
+use super::{abbreviate, read_top_file, Findings, UNREAD_EXPECTED};
 use crate::dataset::missing::MissingModality;
 use crate::dataset::DatasetCounts;
+use crate::record::read::{read_input, Unread};
 use crate::record::result::RunResult;
 use crate::report::aggregate::build_boards;
 use crate::report::table::{summarize, MeanStd};
@@ -59,9 +60,9 @@ pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
 /// `summary.json` against the run files: the same cells, the same means and stds.
 pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     let path = root.join("summary.json");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_input(&path) {
         Ok(t) => t,
-        Err(_) => {
+        Err(Unread::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             findings.add(
                 &path,
                 "(file)",
@@ -70,8 +71,12 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
             );
             return;
         }
+        Err(why) => {
+            findings.add(&path, "(file)", UNREAD_EXPECTED, &why.to_string());
+            return;
+        }
     };
-    let rows: Vec<SummaryRow> = match serde_json::from_str(&text) {
+    let rows: Vec<SummaryRow> = match serde_json::from_slice(&text) {
         Ok(rows) => rows,
         Err(e) => {
             findings.add(
@@ -167,10 +172,10 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
 pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     generated_page(root, runs, findings);
     let path = root.join("leaderboard.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = read_top_file(&path, findings) else {
         return;
     };
-    let Ok(stored) = serde_json::from_str::<serde_json::Value>(&text) else {
+    let Ok(stored) = serde_json::from_slice::<serde_json::Value>(&text) else {
         findings.add(&path, "(document)", "JSON", "not JSON");
         return;
     };
@@ -190,12 +195,12 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
         );
     }
     let path = root.join("missing-modality.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    let Some(text) = read_top_file(&path, findings) else {
         return;
     };
     let fresh =
         serde_json::to_value(crate::report::missing::build_study(&results)).expect("serialisable");
-    if serde_json::from_str::<serde_json::Value>(&text).ok() != Some(fresh) {
+    if serde_json::from_slice::<serde_json::Value>(&text).ok() != Some(fresh) {
         findings.add(
             &path,
             "(document)",
@@ -209,12 +214,13 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
 /// (with the plots drawn afresh), byte for byte. The reference model is leaderboard.json's.
 pub fn generated_page(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     let path = root.join("index.html");
-    let Ok(stored) = std::fs::read(&path) else {
+    let Some(stored) = read_top_file(&path, findings) else {
         return;
     };
-    let reference = std::fs::read_to_string(root.join("leaderboard.json"))
+    // leaderboard.json's own problems are generated_tables' findings.
+    let reference = read_input(&root.join("leaderboard.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
         .and_then(|v| v["reference"].as_str().map(String::from))
         .unwrap_or_else(|| "han-gnn".to_string());
     let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
@@ -285,7 +291,8 @@ pub fn counts(
     }
     for hash in first.keys().filter(|h| !known.contains_key(**h)) {
         notes.push(format!(
-            "the dataset with content hash {hash} is not available here: its counts were checked for consistency between runs only"
+            "the dataset with content hash {} is not available here: its counts were checked for consistency between runs only",
+            abbreviate(hash)
         ));
     }
 }

@@ -14,6 +14,7 @@ use crate::dataset::split::SplitConfig;
 use crate::dataset::store;
 use crate::dataset::subsample::UserSample;
 use crate::dataset::synthetic::{generate, SyntheticConfig};
+use crate::record::result::file_name_component;
 
 use super::Cli;
 
@@ -50,10 +51,19 @@ fn known_counts(
             known.insert(manifest.content_hash, manifest.counts);
         }
     }
-    let views = std::fs::read_dir(submission.join("runs"))
+    // Folders only, never a symbolic link (see `check`), and only names safe as file names:
+    // a view's base name picks a folder of the data directory.
+    let runs = submission.join("runs");
+    let views = std::fs::read_dir(&runs)
         .into_iter()
+        .filter(|_| !runs.is_symlink())
         .flatten()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|e| {
+            let e = e.ok()?;
+            e.file_type().ok()?.is_dir().then_some(())?;
+            e.file_name().into_string().ok()
+        })
+        .filter(|name| file_name_component(name).is_ok())
         .filter(|name| UserSample::parse(name).is_some_and(|s| s.is_ok()));
     for name in views {
         if let Ok(view) = registry::load(&name, &cli.data_dir, &SyntheticConfig::default(), None) {

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::record::result::{write_atomically, RunResult};
-use crate::report::aggregate::{build_boards, load_results};
+use crate::record::read::{abbreviate, load_results};
+use crate::record::result::{file_name_component, write_atomically, RunResult, NAME_RULE};
+use crate::report::aggregate::build_boards;
 use crate::report::{html, leaderboard, missing, plots};
 
 #[derive(Debug, Args)]
@@ -80,6 +81,19 @@ pub fn write_leaderboard(
 ) -> Result<()> {
     // The missing-modality study's runs are not rows (write_missing_modality_study).
     let boards = build_boards(results, reference);
+    // Every plot's path is made, and checked, and the plot folder too, before anything else is
+    // written.
+    let plot_dir = out.join("plots");
+    let plot_paths = boards
+        .iter()
+        .map(|board| {
+            Ok([
+                plot_path(&plot_dir, &board.dataset, "accuracy-vs-time")?,
+                plot_path(&plot_dir, &board.dataset, "learning-curves")?,
+            ])
+        })
+        .collect::<Result<Vec<_>>>()?;
+    create_plot_dir(&plot_dir)?;
     if print {
         print!("{}", leaderboard::terminal(&boards, reference));
     }
@@ -95,18 +109,10 @@ pub fn write_leaderboard(
     let mut bytes = serde_json::to_vec_pretty(&json)?;
     bytes.push(b'\n');
     write_atomically(&out.join("leaderboard.json"), &bytes)?;
-    let plot_dir = out.join("plots");
-    std::fs::create_dir_all(&plot_dir)
-        .with_context(|| format!("creating {}", plot_dir.display()))?;
-    for board in &boards {
+    for (board, [accuracy, curves]) in boards.iter().zip(&plot_paths) {
         // Drawn to a temporary name and renamed, like every other output.
-        for (name, draw) in [("accuracy-vs-time", 0), ("learning-curves", 1)] {
-            let path = plot_dir.join(format!("{}-{name}.svg", board.dataset));
-            draw_atomically(&path, |tmp| match draw {
-                0 => plots::accuracy_vs_time(board, tmp),
-                _ => plots::learning_curves(board, results, tmp),
-            })?;
-        }
+        draw_atomically(accuracy, |tmp| plots::accuracy_vs_time(board, tmp))?;
+        draw_atomically(curves, |tmp| plots::learning_curves(board, results, tmp))?;
     }
     println!(
         "leaderboard written to {}",
@@ -115,11 +121,53 @@ pub fn write_leaderboard(
     Ok(())
 }
 
+/// `plot_dir/<dataset>-<kind>.svg`, refused unless `dataset` is safe as a file-name component
+/// and the path stays a direct child of `plot_dir` (the results' names were checked when they
+/// were loaded; this is the second line of defence, where the path is made).
+pub(crate) fn plot_path(plot_dir: &Path, dataset: &str, kind: &str) -> Result<PathBuf> {
+    file_name_component(dataset).map_err(|why| {
+        anyhow::anyhow!(
+            "no plot for dataset {}: {why}; expected {NAME_RULE}",
+            abbreviate(&format!("{dataset:?}"))
+        )
+    })?;
+    let path = plot_dir.join(format!("{dataset}-{kind}.svg"));
+    anyhow::ensure!(
+        path.parent() == Some(plot_dir)
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("{dataset}-{kind}.svg")),
+        "no plot for dataset {dataset:?}: its path {} leaves {}",
+        path.display(),
+        plot_dir.display()
+    );
+    Ok(path)
+}
+
+/// Creates `OUT/plots`, which must be a folder of its own: a symbolic link there (say in a
+/// submitted folder used as OUT) would send the plots elsewhere.
+fn create_plot_dir(plot_dir: &Path) -> Result<()> {
+    anyhow::ensure!(
+        !plot_dir.is_symlink(),
+        "{} is a symbolic link: plots are only written into a folder of the output itself",
+        plot_dir.display()
+    );
+    std::fs::create_dir_all(plot_dir).with_context(|| format!("creating {}", plot_dir.display()))
+}
+
 /// Draws a plot to a hidden temporary name and renames it into place, like every other
 /// output; a plot that cannot be drawn is a note, not an error.
 pub(crate) fn draw_atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
+    // A leftover (or planted) file or link of that name goes first: the plot is drawn into a
+    // new file, never through a link.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()))
+        }
+        _ => {}
+    }
     match draw(&tmp) {
         Ok(()) => {
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
@@ -139,6 +187,20 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
         return Ok(());
     }
     let studies = missing::build_study(results);
+    // Every plot's path is made, and checked, and the plot folder too, before anything else is
+    // written.
+    let plot_dir = out.join("plots");
+    let plot_paths = studies
+        .iter()
+        .filter(|s| !s.curves.is_empty())
+        .map(|study| {
+            Ok((
+                study,
+                plot_path(&plot_dir, &study.dataset, "missing-modality")?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    create_plot_dir(&plot_dir)?;
     let markdown = missing::markdown(&studies);
     if print {
         print!("{markdown}");
@@ -147,11 +209,7 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
     let mut bytes = serde_json::to_vec_pretty(&studies)?;
     bytes.push(b'\n');
     write_atomically(&out.join("missing-modality.json"), &bytes)?;
-    let plot_dir = out.join("plots");
-    std::fs::create_dir_all(&plot_dir)
-        .with_context(|| format!("creating {}", plot_dir.display()))?;
-    for study in studies.iter().filter(|s| !s.curves.is_empty()) {
-        let path = plot_dir.join(format!("{}-missing-modality.svg", study.dataset));
+    for (study, path) in plot_paths {
         draw_atomically(&path, |tmp| missing::plot(study, tmp))?;
     }
     println!(
@@ -159,4 +217,25 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
         out.join("missing-modality.{md,json}").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plot_paths_never_leave_the_plot_folder() {
+        let dir = Path::new("out/plots");
+        assert_eq!(
+            plot_path(dir, "beauty-offline@500x500", "learning-curves").unwrap(),
+            dir.join("beauty-offline@500x500-learning-curves.svg")
+        );
+        for dataset in ["../../x", "/etc/x", "a/b", "..", "a\0b", "a\nb", ""] {
+            let e = plot_path(dir, dataset, "accuracy-vs-time").unwrap_err();
+            assert!(e.to_string().starts_with("no plot for dataset"), "{e}");
+        }
+        let huge = "x/".repeat(1 << 20);
+        let e = plot_path(dir, &huge, "accuracy-vs-time").unwrap_err();
+        assert!(e.to_string().len() < 800, "{} bytes", e.to_string().len());
+    }
 }

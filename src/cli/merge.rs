@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::plan::read_plan;
-use crate::report::aggregate::load_results;
+use crate::record::read::load_results;
 
 use super::leaderboard::{write_leaderboard, write_missing_modality_study};
 use super::run_all::write_summary;

@@ -2,6 +2,7 @@
 //! and provenance. Everything that writes or reads a result file goes through here; it imports
 //! nothing above the data, graph, config and metric types its schema holds.
 pub mod env;
+pub mod read;
 pub mod result;
 
 pub use env::Environment;

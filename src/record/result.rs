@@ -88,7 +88,55 @@ pub fn run_id(content_hash: &str, config: &RunConfig) -> String {
     hex::encode(&digest[..8])
 }
 
-/// `<results>/runs/<dataset>/<model>/seed<seed>-<run id>.json`
+/// The longest dataset or model name accepted as a file-name component (bytes).
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// What [`file_name_component`] accepts, in words (for messages).
+pub const NAME_RULE: &str = "a name safe as a file-name component: 1 to 128 bytes of ASCII letters, digits and - _ . @ : + =, not starting with '.', no '..'";
+
+/// Whether `name` (a dataset or model name, e.g. from a submitted result file) is safe as one
+/// component of a file name: 1 to [`MAX_NAME_BYTES`] bytes of ASCII letters, digits and
+/// `- _ . @ : + =`, not starting with `.` (so never `.` or a hidden name), without `..`. Path
+/// separators, NUL, control characters, spaces, quotes and everything else are refused. Every
+/// name this tool writes passes (`synthetic`, `official`, `beauty-offline@2000x500:7`,
+/// `han-gnn-no-homo`); `Err` says why a name does not, without echoing it.
+pub fn file_name_component(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "it has {} bytes (at most {MAX_NAME_BYTES})",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-_.@:+=".contains(c)))
+    {
+        Some(c @ ('/' | '\\')) => Err(format!("it holds a path separator {c:?}")),
+        Some('\0') => Err("it holds a NUL".into()),
+        Some(c) if c.is_control() => Err(format!("it holds a control character {c:?}")),
+        Some(c) => Err(format!("it holds {c:?}")),
+        None if name.starts_with('.') => Err("it starts with '.'".into()),
+        None if name.contains("..") => Err("it holds '..'".into()),
+        None => Ok(()),
+    }
+}
+
+/// The fields of a result that name files and folders (`<dataset>/<model>/...`, plots named by
+/// dataset), each to pass [`file_name_component`] before any path is made from it.
+pub fn path_name_fields(r: &RunResult) -> [(&'static str, &str); 3] {
+    [
+        ("config.dataset", r.config.dataset.as_str()),
+        ("config.model", r.config.model.as_str()),
+        ("dataset.name", r.dataset.name.as_str()),
+    ]
+}
+
+/// `<results>/runs/<dataset>/<model>/seed<seed>-<run id>.json`. The names come from the
+/// dataset and model registries when a run writes its file; a name read from a file must pass
+/// [`file_name_component`] first (`check` and `leaderboard` refuse any that does not).
 pub fn result_path(results_dir: &Path, config: &RunConfig, run_id: &str) -> PathBuf {
     results_dir
         .join("runs")
@@ -156,4 +204,55 @@ impl RunResult {
 
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_name_components_accept_every_real_name_and_refuse_paths() {
+        for name in [
+            "synthetic",
+            "official",
+            "beauty-offline",
+            "beauty-offline@500x500",
+            "beauty-offline@2000x500:7",
+            "han-gnn-no-homo",
+            "kv-attention-fixed",
+            "sasrec_v2",
+            "a.b",
+            "x=1+y",
+            &"x".repeat(MAX_NAME_BYTES),
+        ] {
+            assert_eq!(file_name_component(name), Ok(()), "{name}");
+        }
+        for (name, why) in [
+            ("", "empty"),
+            ("../x", "path separator '/'"),
+            ("..", "starts with '.'"),
+            ("a..b", "holds '..'"),
+            (".", "starts with '.'"),
+            (".hidden", "starts with '.'"),
+            ("a/../../b", "path separator '/'"),
+            ("a\\b", "path separator '\\\\'"),
+            ("/etc", "path separator '/'"),
+            ("a\0b", "NUL"),
+            ("a\nb", "control character '\\n'"),
+            ("a\u{1b}[31m", "control character '\\u{1b}'"),
+            ("a b", "holds ' '"),
+            ("a*b", "holds '*'"),
+            ("bé", "holds 'é'"),
+        ] {
+            let e = file_name_component(name).unwrap_err();
+            assert!(e.contains(why), "{name:?}: {e}");
+        }
+        let long = "y".repeat(MAX_NAME_BYTES + 1);
+        assert!(file_name_component(&long)
+            .unwrap_err()
+            .contains("129 bytes"));
+        // The reason never echoes the name.
+        let huge = "z".repeat(1 << 20);
+        assert!(file_name_component(&huge).unwrap_err().len() < 100);
+    }
 }

@@ -3,9 +3,7 @@
 //! seeds against a reference model, and speed figures. Pure functions over [`RunResult`]s.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -27,36 +25,6 @@ pub const HEADLINE: [(Metric, usize); 6] = [
 
 pub fn column_name(metric: Metric, k: usize) -> String {
     format!("{}@{k}", metric.label())
-}
-
-/// Every result file under `dir/runs/` (sorted by path), each with its path.
-pub fn load_results(dir: &Path) -> Result<Vec<(PathBuf, RunResult)>> {
-    let runs = dir.join("runs");
-    anyhow::ensure!(
-        runs.is_dir(),
-        "{} has no runs/ folder: not a results directory (run-all writes results/runs/...)",
-        dir.display()
-    );
-    let mut paths = Vec::new();
-    collect_json(&runs, &mut paths)?;
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| RunResult::load(&path).map(|r| (path, r)))
-        .collect()
-}
-
-/// The `.json` files below `dir`, recursively.
-pub fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_json(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// What must be equal for runs to be seeds of one experiment: the data, the model version and

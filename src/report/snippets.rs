@@ -16,9 +16,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::aggregate::{build_boards, load_results};
+use super::aggregate::build_boards;
 use super::leaderboard::{label, p_text};
 use super::missing;
+use crate::record::read::load_results;
 use crate::record::RunResult;
 
 pub const START: &str = "<!-- snippet: ";

@@ -4,6 +4,10 @@
 //! (serde-pickle): no class is looked up and nothing is executed; numpy arrays are decoded from
 //! the shape, byte order and raw bytes of their pickled state.
 
+mod ids;
+
+use ids::{check_ids, id_range, per_item_links, CodeSpan};
+pub mod pickle_guard;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -67,8 +71,35 @@ pub struct SampleLists {
     pub targets: Vec<u32>,
 }
 
+/// The largest pickle the importer reads: 1 GiB. The official Beauty `train.txt` is 30 MB;
+/// importing the Beauty folder (46 MB of pickles) peaks at 310 MB of memory.
+pub const MAX_PICKLE_BYTES: u64 = 1 << 30;
+
+/// Reads and decodes one pickle, after [`pickle_guard`] has bounded its nesting and decoded
+/// size (errors name the file and the limit).
 fn load_value(path: &Path) -> Result<Value, OfficialError> {
-    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    use std::io::Read;
+    let cannot_read = |e: std::io::Error| file_error(path, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let too_large = |len: u64| {
+        file_error(
+            path,
+            format!("{len} bytes is more than the {MAX_PICKLE_BYTES} bytes (1 GiB) a pickle may have (the official Beauty train.txt has 30 MB)"),
+        )
+    };
+    let len = file.metadata().map_err(cannot_read)?.len();
+    if len > MAX_PICKLE_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_PICKLE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_PICKLE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    pickle_guard::check(&bytes, &pickle_guard::Limits::for_file(bytes.len()))
+        .map_err(|e| file_error(path, e.to_string()))?;
     let options = DeOptions::new()
         .replace_unresolved_globals()
         .keep_restore_state();
@@ -229,42 +260,6 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf, OfficialError> {
     }
 }
 
-/// Smallest and largest id over samples -> positions -> bundle ids (None when all are empty).
-fn id_range(lists: &[Vec<Vec<u32>>]) -> Option<(u32, u32)> {
-    let ids = lists.iter().flatten().flatten().copied();
-    ids.fold(None, |acc, id| match acc {
-        None => Some((id, id)),
-        Some((lo, hi)) => Some((lo.min(id), hi.max(id))),
-    })
-}
-
-/// Per-item code links from per-position bundles; every occurrence of an item must carry the
-/// same bundle (true for official outputs, where bundles are item -> codes lookups).
-fn per_item_links(
-    lists: &[&SampleLists],
-    which: fn(&SampleLists) -> &Vec<Vec<Vec<u32>>>,
-    offset: u32,
-    num_items: usize,
-    path: &Path,
-) -> Result<Vec<Vec<u32>>, OfficialError> {
-    let mut links: Vec<Option<Vec<u32>>> = vec![None; num_items + 1];
-    for lists in lists {
-        for (input, bundles) in lists.inputs.iter().zip(which(lists)) {
-            for (&item, bundle) in input.iter().zip(bundles) {
-                let local: Vec<u32> = bundle.iter().map(|&id| id - offset).collect();
-                match &links[item as usize] {
-                    None => links[item as usize] = Some(local),
-                    Some(existing) if *existing == local => {}
-                    Some(_) => {
-                        return Err(file_error(path, format!("item {item} carries different code bundles in different samples; per-sample bundles are not supported")))
-                    }
-                }
-            }
-        }
-    }
-    Ok(links.into_iter().map(Option::unwrap_or_default).collect())
-}
-
 /// A seeded share of `n` training samples as validation (folders without user ids).
 fn seeded_share(n: usize, config: &OfficialConfig) -> Vec<bool> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -285,14 +280,6 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
     let mut test = read_sample_lists(&test_path)?;
     let mut notes = Vec::new();
 
-    // As the official get_item_num: the largest item id over inputs and targets of both files.
-    let num_items = [&train, &test]
-        .iter()
-        .flat_map(|l| l.inputs.iter().flatten().chain(l.targets.iter()))
-        .copied()
-        .max()
-        .unwrap_or(0) as usize;
-    let item_range_end = num_items as u32;
     for (lists, path) in [(&train, &train_path), (&test, &test_path)] {
         if let Some(s) = lists.targets.iter().position(|&t| t == 0) {
             return Err(file_error(
@@ -308,14 +295,20 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
             "the training bundles are empty: no codes to import",
         ));
     };
-    for (range, which) in [(first_range, "[1]"), (second_range, "[2]")] {
-        if range.0 <= item_range_end {
-            return Err(file_error(
-                &train_path,
-                format!("bundle ids {which} overlap the item ids 1..={num_items}"),
-            ));
-        }
-    }
+    let largest_code = if first_range.1 >= second_range.1 {
+        (first_range.1, "[1]")
+    } else {
+        (second_range.1, "[2]")
+    };
+    // As the official get_item_num: the largest item id over inputs and targets of both files,
+    // checked against the code ids before anything is sized by it.
+    let num_items = check_ids(
+        (&train, &train_path),
+        (&test, &test_path),
+        first_range.0.min(second_range.0),
+        largest_code,
+    )?;
+    let item_range_end = num_items as u32;
     // Spec §2.6: image codes come first after the items, text codes after them.
     let (image_first, image_range, text_range) = match config.bundle_order {
         BundleOrder::ImageText => (true, first_range, second_range),
@@ -329,7 +322,8 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
         };
         return Err(file_error(&train_path, format!("the bundle order puts image code ids above text code ids, which the id layout forbids; try --bundle-order {other}")));
     }
-    let image_offset = num_items as u32 + 1;
+    // check_ids bounds every id, so these sums stay far below u32::MAX.
+    let image_offset = item_range_end + 1;
     let image_codes = (image_range.1 - image_offset + 1) as usize;
     let text_offset = image_offset + image_codes as u32;
     if text_range.0 < text_offset {
@@ -347,10 +341,14 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
                 (text_offset, image_offset)
             };
             for bundles in test.first.iter_mut().flatten() {
-                bundles.iter_mut().for_each(|id| *id += first_shift);
+                bundles
+                    .iter_mut()
+                    .for_each(|id| *id = id.saturating_add(first_shift));
             }
             for bundles in test.second.iter_mut().flatten() {
-                bundles.iter_mut().for_each(|id| *id += second_shift);
+                bundles
+                    .iter_mut()
+                    .for_each(|id| *id = id.saturating_add(second_shift));
             }
             notes.push(format!(
                 "{}: code ids were not offset (they equal item ids); added {first_shift} to list [1] and {second_shift} to list [2] (spec §1.4.3)",
@@ -359,28 +357,34 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
         }
     }
 
-    let both = [&train, &test];
-    let first_links = |offset| per_item_links(&both, |l| &l.first, offset, num_items, &test_path);
-    let second_links = |offset| per_item_links(&both, |l| &l.second, offset, num_items, &test_path);
-    let (image_links, text_links) = if image_first {
-        (first_links(image_offset)?, second_links(text_offset)?)
-    } else {
-        (second_links(image_offset)?, first_links(text_offset)?)
+    let files = [(&train, train_path.as_path()), (&test, test_path.as_path())];
+    let first = |offset, codes, name| CodeSpan {
+        name,
+        list: "[1]",
+        which: |l| &l.first,
+        offset,
+        codes,
     };
-    for (links, codes, name) in [
-        (&image_links, image_codes, "image"),
-        (&text_links, text_codes, "text"),
-    ] {
-        if links.iter().flatten().any(|&c| c as usize >= codes) {
-            return Err(file_error(
-                &test_path,
-                format!(
-                    "{name} code ids outside the range seen in {}",
-                    train_path.display()
-                ),
-            ));
-        }
-    }
+    let second = |offset, codes, name| CodeSpan {
+        name,
+        list: "[2]",
+        which: |l| &l.second,
+        offset,
+        codes,
+    };
+    let (image_span, text_span) = if image_first {
+        (
+            first(image_offset, image_codes, "image"),
+            second(text_offset, text_codes, "text"),
+        )
+    } else {
+        (
+            second(image_offset, image_codes, "image"),
+            first(text_offset, text_codes, "text"),
+        )
+    };
+    let image_links = per_item_links(&files, &image_span, num_items, &train_path)?;
+    let text_links = per_item_links(&files, &text_span, num_items, &train_path)?;
 
     let centres = |prefix: &str, codes: usize| -> Result<(Vec<f32>, usize), OfficialError> {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -494,19 +498,28 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
     // them); the test part only when it is the official floor(0.2 n) split.
     let split_ratio = 0.2;
     let histories = users.filter(|_| mapped).unwrap_or_default();
-    if let Some(u) = histories.iter().find(|u| {
-        u.train
-            .iter()
-            .chain(&u.test)
-            .any(|&i| i == 0 || i as usize > num_items)
-    }) {
-        return Err(OfficialError::Folder {
-            dir: dir.to_path_buf(),
-            problem: format!(
-                "all_train_seq.txt / all_test_seq.txt: user {} has an item id outside 1..={num_items} (the ids of train and test)",
-                u.uid
-            ),
-        });
+    let outside = |ids: &[u32]| {
+        ids.iter()
+            .copied()
+            .find(|&i| i == 0 || i as usize > num_items)
+    };
+    for u in &histories {
+        for (ids, file) in [
+            (&u.train, "all_train_seq.txt"),
+            (&u.test, "all_test_seq.txt"),
+        ] {
+            if let Some(id) = outside(ids) {
+                return Err(file_error(
+                    &dir.join(file),
+                    format!(
+                        "user {} has item id {id}, outside 1..={num_items} (the item ids of {} and {})",
+                        u.uid,
+                        train_path.display(),
+                        test_path.display()
+                    ),
+                ));
+            }
+        }
     }
     let with_test = !histories.is_empty()
         && histories.iter().all(|u| {

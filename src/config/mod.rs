@@ -12,6 +12,9 @@ use crate::dataset::official::OfficialConfig;
 use crate::dataset::synthetic::SyntheticConfig;
 use crate::eval::metrics::{Metric, DEFAULT_KS};
 
+mod validate;
+pub use validate::*;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -184,212 +187,6 @@ impl ExperimentConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
-    }
-
-    /// Rejects settings no run could use, naming the field, its value and the allowed range
-    /// (model parameters are checked by each model's resolver).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let (t, e) = (&self.train, &self.eval);
-        require(
-            t.batch_size >= 1,
-            "train.batch_size",
-            t.batch_size,
-            "at least 1",
-        )?;
-        require(
-            e.batch_size >= 1,
-            "eval.batch_size",
-            e.batch_size,
-            "at least 1",
-        )?;
-        require(
-            t.max_epochs >= 1,
-            "train.max_epochs",
-            t.max_epochs,
-            "at least 1",
-        )?;
-        require(t.patience >= 1, "train.patience", t.patience, "at least 1")?;
-        require(t.lr_step >= 1, "train.lr_step", t.lr_step, "at least 1")?;
-        require(
-            positive(t.learning_rate),
-            "train.learning_rate",
-            t.learning_rate,
-            "a positive number",
-        )?;
-        require(
-            positive(t.lr_gamma),
-            "train.lr_gamma",
-            t.lr_gamma,
-            "a positive number",
-        )?;
-        require(
-            non_negative(t.weight_decay),
-            "train.weight_decay",
-            t.weight_decay,
-            "0 or more",
-        )?;
-        require(
-            !e.ks.is_empty() && e.ks.iter().all(|k| (1..=MAX_K).contains(k)),
-            "eval.ks",
-            format!("{:?}", e.ks),
-            &format!("a non-empty list of cut-offs between 1 and {MAX_K}"),
-        )?;
-        if let Some(official) = &self.official {
-            require(
-                (0.0..1.0).contains(&official.validation_share),
-                "official.validation_share",
-                official.validation_share,
-                "a share in [0, 1) (0.1 holds out 10 %)",
-            )?;
-        }
-        require(
-            e.ks.contains(&t.selection_k),
-            "train.selection_k",
-            t.selection_k,
-            &format!("one of eval.ks {:?}", e.ks),
-        )?;
-        if let Some(sweep) = &self.missing_modality {
-            require(
-                !sweep.drop.is_empty(),
-                "missing_modality.drop",
-                "[]",
-                "a non-empty list of image, text, both",
-            )?;
-            require(
-                !sweep.rates.is_empty()
-                    && sweep
-                        .rates
-                        .iter()
-                        .all(|&r| MissingModality::rate_is_valid(r)),
-                "missing_modality.rates",
-                format!("{:?}", sweep.rates),
-                "a non-empty list of drop rates in [0, 1]",
-            )?;
-            if let Some(train) = sweep.train_rate {
-                require(
-                    MissingModality::rate_is_valid(train),
-                    "missing_modality.train_rate",
-                    train,
-                    "a drop rate in [0, 1]",
-                )?;
-            }
-        }
-        self.validate_synthetic()
-    }
-
-    fn validate_synthetic(&self) -> Result<(), ConfigError> {
-        let s = &self.synthetic;
-        require(s.users >= 1, "synthetic.users", s.users, "at least 1")?;
-        require(s.topics >= 1, "synthetic.topics", s.topics, "at least 1")?;
-        require(
-            s.items >= s.topics,
-            "synthetic.items",
-            s.items,
-            &format!("at least synthetic.topics ({})", s.topics),
-        )?;
-        for (field, value) in [
-            ("synthetic.latent_dim", s.latent_dim),
-            ("synthetic.image_dim", s.image_dim),
-            ("synthetic.text_dim", s.text_dim),
-            ("synthetic.min_len", s.min_len),
-        ] {
-            require(value >= 1, field, value, "at least 1")?;
-        }
-        require(
-            s.max_len >= s.min_len,
-            "synthetic.max_len",
-            s.max_len,
-            &format!("at least synthetic.min_len ({})", s.min_len),
-        )?;
-        for (field, value) in [
-            ("synthetic.item_spread", s.item_spread),
-            ("synthetic.image_noise", s.image_noise),
-            ("synthetic.text_noise", s.text_noise),
-            ("synthetic.popularity_exponent", s.popularity_exponent),
-            ("synthetic.mean_extra_len", s.mean_extra_len),
-        ] {
-            require(
-                non_negative(value),
-                field,
-                value,
-                "a finite number, 0 or more",
-            )?;
-        }
-        for (field, value) in [
-            ("synthetic.missing_share", s.missing_share),
-            ("synthetic.follow_prob", s.follow_prob),
-        ] {
-            require(
-                (0.0..=1.0).contains(&value),
-                field,
-                value,
-                "between 0 and 1",
-            )?;
-        }
-        let c = &s.codes;
-        require(
-            c.clusters >= 1,
-            "synthetic.codes.clusters",
-            c.clusters,
-            "at least 1",
-        )?;
-        require(
-            (1..=c.clusters).contains(&c.links),
-            "synthetic.codes.links",
-            c.links,
-            &format!("between 1 and synthetic.codes.clusters ({})", c.clusters),
-        )?;
-        require(
-            c.reduced_dim >= 1,
-            "synthetic.codes.reduced_dim",
-            c.reduced_dim,
-            "at least 1",
-        )?;
-        require(
-            c.kmeans_iterations >= 1,
-            "synthetic.codes.kmeans_iterations",
-            c.kmeans_iterations,
-            "at least 1",
-        )?;
-        require(
-            (1..=1 << 24).contains(&c.autoencoder_batch_size),
-            "synthetic.codes.autoencoder_batch_size",
-            c.autoencoder_batch_size,
-            "between 1 and 16777216",
-        )?;
-        require(
-            positive(c.autoencoder_learning_rate),
-            "synthetic.codes.autoencoder_learning_rate",
-            c.autoencoder_learning_rate,
-            "a positive number",
-        )
-    }
-}
-
-/// The largest cut-off K accepted (the official NDCG's normaliser costs O(K)).
-pub const MAX_K: usize = 1_000_000;
-
-fn positive(x: f64) -> bool {
-    x.is_finite() && x > 0.0
-}
-
-fn non_negative(x: f64) -> bool {
-    x.is_finite() && x >= 0.0
-}
-
-/// One range check: `field = value` must be `allowed`; the error names all three.
-pub fn require(
-    ok: bool,
-    field: &str,
-    value: impl std::fmt::Display,
-    allowed: &str,
-) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(format!(
-            "{field} = {value} is out of range: it must be {allowed}"
-        )))
     }
 }
 
@@ -606,17 +403,54 @@ mod tests {
                 .to_string()
         };
         for (set, message) in [
-            ("synthetic.topics=0", "synthetic.topics = 0 is out of range: it must be at least 1"),
-            ("synthetic.items=10", "synthetic.items = 10 is out of range: it must be at least synthetic.topics (25)"),
+            ("synthetic.topics=0", "synthetic.topics = 0 is out of range: it must be between 1 and 4096 (the topic transitions are a topics × topics table)"),
+            ("synthetic.items=10", "synthetic.items = 10 is out of range: it must be at least synthetic.topics (25) and at most 1000000 (Amazon's largest 5-core category, Books, has 370,000 items; the generator holds everything in memory)"),
             ("synthetic.item_spread=-1", "synthetic.item_spread = -1 is out of range: it must be a finite number, 0 or more"),
             ("synthetic.missing_share=1.5", "synthetic.missing_share = 1.5 is out of range: it must be between 0 and 1"),
             ("synthetic.codes.links=40", "synthetic.codes.links = 40 is out of range: it must be between 1 and synthetic.codes.clusters (30)"),
             ("train.lr_gamma=-1", "train.lr_gamma = -1 is out of range: it must be a positive number"),
-            ("train.patience=0", "train.patience = 0 is out of range: it must be at least 1"),
-            ("train.batch_size=0", "train.batch_size = 0 is out of range: it must be at least 1"),
+            ("train.patience=0", "train.patience = 0 is out of range: it must be between 1 and 10000 (the limit of train.max_epochs; the official patience is 8)"),
+            ("train.batch_size=0", "train.batch_size = 0 is out of range: it must be between 1 and 16384 (the official batch is 128; a batch scores every item at once, [batch, items] floats: 0.8 GB on Beauty at the limit)"),
+            ("train.max_epochs=10001", "train.max_epochs = 10001 is out of range: it must be between 1 and 10000 (the official Beauty run stopped after 19 epochs; each epoch is a full pass over the training samples)"),
+            ("eval.batch_size=16385", "eval.batch_size = 16385 is out of range: it must be between 1 and 16384 (the official batch is 128; a batch scores every item at once, [batch, items] floats: 0.8 GB on Beauty at the limit)"),
+            ("synthetic.users=1000001", "synthetic.users = 1000001 is out of range: it must be between 1 and 1000000 (Amazon's largest 5-core category, Books, has 600,000 users; the generator holds everything in memory)"),
+            ("synthetic.items=1000001", "synthetic.items = 1000001 is out of range: it must be at least synthetic.topics (25) and at most 1000000 (Amazon's largest 5-core category, Books, has 370,000 items; the generator holds everything in memory)"),
+            ("synthetic.topics=4097", "synthetic.topics = 4097 is out of range: it must be between 1 and 4096 (the topic transitions are a topics × topics table)"),
+            ("synthetic.image_dim=4097", "synthetic.image_dim = 4097 is out of range: it must be between 1 and 4096 (the Amazon image features have 4096)"),
+            ("synthetic.max_len=10001", "synthetic.max_len = 10001 is out of range: it must be at least synthetic.min_len (5) and at most 10000 (Beauty's longest history has 204 items)"),
+            ("synthetic.mean_extra_len=1e9", "synthetic.mean_extra_len = 1000000000 is out of range: it must be a number between 0 and 10000 (the lengths are capped at synthetic.max_len anyway)"),
+            ("synthetic.codes.clusters=1001", "synthetic.codes.clusters = 1001 is out of range: it must be between 1 and synthetic.items (1000) (k-means makes at most one cluster per item)"),
+            ("synthetic.codes.reduced_dim=5000", "synthetic.codes.reduced_dim = 5000 is out of range: it must be between 1 and 4096 (the official bottleneck is 128)"),
+            ("synthetic.codes.kmeans_iterations=10001", "synthetic.codes.kmeans_iterations = 10001 is out of range: it must be between 1 and 10000 (k-means converges in tens)"),
+            ("synthetic.codes.autoencoder_max_epochs=10001", "synthetic.codes.autoencoder_max_epochs = 10001 is out of range: it must be at most 10000 (the official autoencoder trains 500)"),
             ("eval.ks=[0, 20]", "eval.ks = [0, 20] is out of range: it must be a non-empty list of cut-offs between 1 and 1000000"),
         ] {
             assert_eq!(error(set), message, "{set}");
         }
+        // Products and list lengths.
+        let mut c = ExperimentConfig::default();
+        c.synthetic.users = 1_000_000;
+        c.synthetic.max_len = 51;
+        assert_eq!(c.validate().unwrap_err().to_string(), "synthetic.users × max_len = 51000000 is out of range: it must be at most 50000000 (the generated log holds up to that many interactions)");
+        let mut c = ExperimentConfig::default();
+        c.synthetic.items = 100_000;
+        c.synthetic.image_dim = 4096;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("synthetic.items × (image_dim + text_dim) = 414400000 is out of range"));
+        let mut c = ExperimentConfig {
+            seeds: (0..1001).collect(),
+            ..ExperimentConfig::default()
+        };
+        assert_eq!(c.validate().unwrap_err().to_string(), "seeds = a list of 1001 is out of range: it must be at most 1000 entries (the runs are models × datasets × seeds: more is a typo, not an experiment)");
+        c.seeds = (0..1000).collect();
+        c.validate().unwrap();
+        c.eval.ks = (1..=33).collect();
+        c.train.selection_k = 1;
+        assert!(c.validate().unwrap_err().to_string().starts_with(
+            "eval.ks = a list of 33 cut-offs is out of range: it must be at most 32 cut-offs"
+        ));
     }
 }
