@@ -234,3 +234,51 @@ fn bad_study_files_are_errors_that_name_the_field() {
         assert!(stderr(&out).contains(needle), "{text}: {}", stderr(&out));
     }
 }
+
+/// `check` audits a committed scaling study by re-deriving its analysis and report from its
+/// measurements: the committed study is clean, an edited exponent or an edited report line is
+/// a finding naming the file.
+#[test]
+fn check_re_derives_a_committed_study() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("leaderboard/scaling-synthetic-cpu-2core");
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("study");
+    std::fs::create_dir(&study).unwrap();
+    for file in ["scaling.json", "scaling.md"] {
+        std::fs::copy(committed.join(file), study.join(file)).unwrap();
+    }
+    let run = || mmsr(tmp.path(), &["check", "study"]);
+    let clean = run();
+    assert!(clean.status.success(), "{}", common::stdout(&clean));
+
+    // An exponent moved in the JSON: the recomputed fits disagree.
+    let json = std::fs::read_to_string(study.join("scaling.json")).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let slope = &mut value["analysis"]["fits"][0]["users"]["slope"];
+    *slope = serde_json::json!(slope.as_f64().unwrap() * 0.5);
+    std::fs::write(
+        study.join("scaling.json"),
+        serde_json::to_vec_pretty(&value).unwrap(),
+    )
+    .unwrap();
+    let edited = run();
+    assert_eq!(edited.status.code(), Some(1));
+    assert!(
+        common::stdout(&edited).contains("scaling.json: analysis.fits"),
+        "{}",
+        common::stdout(&edited)
+    );
+
+    // The JSON restored, a number in the report edited.
+    std::fs::write(study.join("scaling.json"), &json).unwrap();
+    let report = std::fs::read_to_string(study.join("scaling.md")).unwrap();
+    std::fs::write(study.join("scaling.md"), report.replacen("0.", "9.", 1)).unwrap();
+    let stale = run();
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        common::stdout(&stale).contains("scaling.md: (document, from line"),
+        "{}",
+        common::stdout(&stale)
+    );
+}

@@ -2,12 +2,14 @@
 //! is checked against itself (format, run id, location, metric invariants, counts, selection
 //! under its protocol), the files against each other and against `summary.json` (cells,
 //! aggregates, generated tables, dataset counts), optionally against a reference submission
-//! (regression bands) and by re-running drawn cells. Each finding names the file, the field,
+//! (regression bands) and by re-running drawn cells. A scaling study's folder is audited by
+//! re-deriving its analysis and report ([`scaling`]). Each finding names the file, the field,
 //! what was expected and what was found.
 
 pub mod reference;
 pub mod rerun;
 pub mod runs;
+pub mod scaling;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -87,6 +89,9 @@ pub struct CheckReport {
 /// results whose dataset or model names are not safe as file names (such a file's checks end
 /// there).
 pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
+    if scaling::is_study(root) {
+        return scaling::check_study(root);
+    }
     let runs_dir = root.join("runs");
     anyhow::ensure!(
         runs_dir.is_dir() || runs_dir.is_symlink(),
