@@ -447,3 +447,31 @@ fn a_rerun_uses_the_thread_count_the_run_recorded() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("1 of 1 drawn cells re-run"), "{text}");
 }
+
+/// Runs made from a dirty working tree: a warning with their number, a finding per run under
+/// `--strict` (the committed one-epoch Beauty folder has 13 of 14 such runs).
+#[test]
+fn dirty_tree_runs_are_a_warning_and_strict_findings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("beauty");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("leaderboard/beauty-offline-cpu-2core-1epoch"),
+        &folder,
+    );
+    let plain = mmsr(tmp.path(), &["check", "beauty"]);
+    assert!(plain.status.success(), "{}", stdout(&plain));
+    assert!(
+        stdout(&plain).contains("warning: 13 of 14 runs were made from a dirty working tree"),
+        "{}",
+        stdout(&plain)
+    );
+    let strict = mmsr(tmp.path(), &["check", "--strict", "beauty"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let out = stdout(&strict);
+    assert_eq!(
+        out.matches(": environment.git_commit: expected a commit")
+            .count(),
+        13,
+        "{out}"
+    );
+}

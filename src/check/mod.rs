@@ -74,6 +74,8 @@ pub struct CheckOptions {
     pub data_dir: PathBuf,
     /// Datasets available here, by content hash (e.g. the default `synthetic`).
     pub known_counts: BTreeMap<String, DatasetCounts>,
+    /// Runs made from a dirty working tree are findings, not a note.
+    pub strict: bool,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +83,40 @@ pub struct CheckReport {
     pub files: usize,
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
+}
+
+/// Runs whose binary was built from a working tree with uncommitted changes (`git_commit`
+/// ending in `-dirty`) cannot be traced to code anyone can check out: a note with their number,
+/// or under `--strict` a finding per run.
+fn provenance(
+    runs: &[(PathBuf, RunResult)],
+    strict: bool,
+    findings: &mut Findings,
+    notes: &mut Vec<String>,
+) {
+    let dirty: Vec<&(PathBuf, RunResult)> = runs
+        .iter()
+        .filter(|(_, r)| r.environment.git_commit.ends_with("-dirty"))
+        .collect();
+    if dirty.is_empty() {
+        return;
+    }
+    if strict {
+        for (path, r) in dirty {
+            findings.add(
+                path,
+                "environment.git_commit",
+                "a commit (results made from committed code; --strict)",
+                &r.environment.git_commit,
+            );
+        }
+    } else {
+        notes.push(format!(
+            "warning: {} of {} runs were made from a dirty working tree (git_commit ends in -dirty): the code behind them cannot be checked out; regenerate them at a clean commit (`check --strict` makes this a finding)",
+            dirty.len(),
+            runs.len()
+        ));
+    }
 }
 
 /// Unusable input (exit 2): the directory is not a submission at all. Symbolic links under
@@ -131,6 +167,7 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
             runs.push((path.clone(), r));
         }
     }
+    provenance(&runs, options.strict, &mut findings, &mut notes);
     summary::duplicates(&runs, &mut findings);
     summary::summary(root, &runs, &mut findings);
     summary::generated_tables(root, &runs, &mut findings);

@@ -34,6 +34,9 @@ pub struct CheckArgs {
     pub rerun: usize,
     #[arg(long, default_value_t = crate::DEFAULT_SEED)]
     pub rerun_seed: u64,
+    /// Runs made from a dirty working tree are findings (by default a warning).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Counts of the datasets available here, by content hash: the embedded `synthetic` at its
@@ -81,6 +84,7 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
         rerun_seed: args.rerun_seed,
         data_dir: cli.data_dir.clone(),
         known_counts: known_counts(cli, &args.submission)?,
+        strict: args.strict,
     };
     let report = check(&args.submission, &options)?;
     for finding in &report.findings {

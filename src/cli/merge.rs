@@ -24,6 +24,7 @@ pub struct MergeArgs {
 }
 
 pub fn execute(cli: &Cli, args: &MergeArgs) -> Result<ExitCode> {
+    cli.refuse_dirty_results()?;
     let cells = read_plan(&args.plan)?;
     let stored = load_results(&cli.results_dir)?;
     let mut results = Vec::with_capacity(cells.len());

@@ -48,6 +48,10 @@ pub struct Cli {
     /// No progress bars or per-epoch lines.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Let a binary built from uncommitted changes write results into a committed leaderboard
+    /// folder (the results then carry its `-dirty` commit label, and `check` warns).
+    #[arg(long, global = true)]
+    pub allow_dirty: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -160,6 +164,19 @@ impl ExperimentArgs {
             verbose: !cli.quiet,
             force: self.force,
         }
+    }
+}
+
+impl Cli {
+    /// Results written under `leaderboard/` come from committed code (see
+    /// [`crate::record::env::refuse_dirty_results`]).
+    fn refuse_dirty_results(&self) -> Result<()> {
+        crate::record::env::refuse_dirty_results(
+            &self.results_dir,
+            crate::record::env::build_commit(),
+            self.allow_dirty,
+        )
+        .map_err(anyhow::Error::msg)
     }
 }
 

@@ -43,6 +43,7 @@ pub struct RunArgs {
 }
 
 pub fn execute(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    cli.refuse_dirty_results()?;
     let (config, device) = args.experiment.resolve(ExperimentConfig::default(), |c| {
         if let Some(model) = &args.model {
             // Keep the file's parameters when it configures the same model.

@@ -161,6 +161,7 @@ impl Outcomes<'_> {
 }
 
 pub fn execute(cli: &Cli, args: &RunAllArgs) -> Result<ExitCode> {
+    cli.refuse_dirty_results()?;
     let started = Instant::now();
     let matrix = &args.matrix;
     let (config, device) = matrix
@@ -296,12 +297,17 @@ fn cell_arguments(cli: &Cli, force: bool) -> Vec<OsString> {
         "--results-dir".into(),
         cli.results_dir.clone().into(),
         "--quiet".into(),
+    ];
+    if cli.allow_dirty {
+        args.push("--allow-dirty".into());
+    }
+    args.extend([
         "run-cell".into(),
         "--plan".into(),
         "-".into(),
         "--index".into(),
         "0".into(),
-    ];
+    ]);
     if force {
         args.push("--force".into());
     }

@@ -26,6 +26,7 @@ pub struct RunCellArgs {
 }
 
 pub fn execute(cli: &Cli, args: &RunCellArgs) -> Result<ExitCode> {
+    cli.refuse_dirty_results()?;
     let cells = read_plan(&args.plan)?;
     let plan_name = if args.plan.as_os_str() == "-" {
         "the plan on standard input".to_string()

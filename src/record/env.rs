@@ -41,3 +41,63 @@ impl Environment {
         }
     }
 }
+
+/// The committed leaderboard folder `results_dir` lies in, if any: a folder below a directory
+/// named `leaderboard` that sits beside a `Cargo.toml` (this repository's layout).
+pub fn committed_leaderboard(results_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let absolute = std::path::absolute(results_dir).ok()?;
+    absolute
+        .ancestors()
+        .skip(1)
+        .find(|dir| {
+            dir.file_name().is_some_and(|n| n == "leaderboard")
+                && dir.parent().is_some_and(|p| p.join("Cargo.toml").is_file())
+        })
+        .map(|_| absolute.clone())
+}
+
+/// Results written into a committed leaderboard folder must come from committed code: refused
+/// when the binary was built from a dirty tree (`commit` ends in `-dirty`) unless `allow_dirty`,
+/// in which case the `-dirty` label in every result file records it (and `check` warns).
+pub fn refuse_dirty_results(
+    results_dir: &std::path::Path,
+    commit: &str,
+    allow_dirty: bool,
+) -> Result<(), String> {
+    match committed_leaderboard(results_dir) {
+        Some(folder) if commit.ends_with("-dirty") && !allow_dirty => Err(format!(
+            "{} is a committed leaderboard folder, and this binary was built from a working tree with uncommitted changes ({commit}): commit first and rebuild, so that the results can be traced to code anyone can check out, or pass --allow-dirty (the results then carry the -dirty label and `check` warns about them)",
+            folder.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The commit label of this binary (`-dirty` when built with uncommitted changes).
+pub fn build_commit() -> &'static str {
+    env!("MMSR_GIT_COMMIT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_builds_may_not_write_into_committed_leaderboards() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(repo.path().join("Cargo.toml"), "").unwrap();
+        let inside = repo.path().join("leaderboard/main-cpu-2core");
+        let outside = repo.path().join("results");
+        assert!(committed_leaderboard(&inside).is_some());
+        assert!(committed_leaderboard(&repo.path().join("leaderboard")).is_none());
+        assert!(committed_leaderboard(&outside).is_none());
+        let e = refuse_dirty_results(&inside, "abc123-dirty", false).unwrap_err();
+        assert!(e.contains("--allow-dirty") && e.contains("abc123-dirty"), "{e}");
+        assert!(refuse_dirty_results(&inside, "abc123-dirty", true).is_ok());
+        assert!(refuse_dirty_results(&inside, "abc123", false).is_ok());
+        assert!(refuse_dirty_results(&outside, "abc123-dirty", false).is_ok());
+        // A folder called leaderboard that is not beside a Cargo.toml is not ours.
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert!(committed_leaderboard(&elsewhere.path().join("leaderboard/x")).is_none());
+    }
+}
