@@ -92,7 +92,10 @@ mod tests {
         assert!(committed_leaderboard(&repo.path().join("leaderboard")).is_none());
         assert!(committed_leaderboard(&outside).is_none());
         let e = refuse_dirty_results(&inside, "abc123-dirty", false).unwrap_err();
-        assert!(e.contains("--allow-dirty") && e.contains("abc123-dirty"), "{e}");
+        assert!(
+            e.contains("--allow-dirty") && e.contains("abc123-dirty"),
+            "{e}"
+        );
         assert!(refuse_dirty_results(&inside, "abc123-dirty", true).is_ok());
         assert!(refuse_dirty_results(&inside, "abc123", false).is_ok());
         assert!(refuse_dirty_results(&outside, "abc123-dirty", false).is_ok());
