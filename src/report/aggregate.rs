@@ -69,6 +69,10 @@ pub struct PairedTest {
     pub t: Option<f64>,
     /// None below two matched seeds.
     pub p_value: Option<f64>,
+    /// `p_value` adjusted by Holm's step-down method over the `comparisons` tests of this metric
+    /// against the reference on this dataset (one per other row with a p-value).
+    pub p_holm: Option<f64>,
+    pub comparisons: usize,
 }
 
 /// Paired t-test of `x` against `reference` (same length, matched by position).
@@ -106,6 +110,8 @@ pub fn paired_t_test(x: &[f64], reference: &[f64], name: &str) -> PairedTest {
         mean_difference: mean,
         t,
         p_value: p,
+        p_holm: None,
+        comparisons: 0,
     }
 }
 
@@ -333,6 +339,28 @@ fn add_tests(board: &mut DatasetBoard, results: &[RunResult], reference: &str) {
             if !x.is_empty() {
                 column.vs_reference = Some(paired_t_test(&x, &y, reference));
             }
+        }
+    }
+    adjust_for_multiple_comparisons(board);
+}
+
+/// Holm over each metric's tests on one board: the family is every row with a p-value.
+fn adjust_for_multiple_comparisons(board: &mut DatasetBoard) {
+    for &(metric, k) in &HEADLINE {
+        let name = column_name(metric, k);
+        let tests: Vec<&mut PairedTest> = board
+            .rows
+            .iter_mut()
+            .filter_map(|r| r.metrics.iter_mut().find(|m| m.name == name))
+            .filter_map(|m| m.vs_reference.as_mut())
+            .filter(|t| t.p_value.is_some())
+            .collect();
+        let raw: Vec<f64> = tests.iter().filter_map(|t| t.p_value).collect();
+        let adjusted = holm(&raw);
+        let comparisons = raw.len();
+        for (test, p) in tests.into_iter().zip(adjusted) {
+            test.p_holm = Some(p);
+            test.comparisons = comparisons;
         }
     }
 }

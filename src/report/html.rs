@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::aggregate::{build_boards, holm, DatasetBoard};
+use super::aggregate::{build_boards, DatasetBoard, PairedTest};
 use super::leaderboard::{label, p_text, P_COLUMNS};
 use super::missing::{self, DatasetStudy};
 use super::plots;
@@ -43,22 +43,24 @@ pub fn escape(text: &str) -> String {
 /// The Holm-adjusted p-values of one metric's column (None where a row has no p-value) and the
 /// number of comparisons they were adjusted over.
 pub fn holm_column(board: &DatasetBoard, metric: &str) -> (Vec<Option<f64>>, usize) {
-    let raw: Vec<Option<f64>> = board
+    let tests: Vec<Option<&PairedTest>> = board
         .rows
         .iter()
         .map(|r| {
             let column = r.metrics.iter().find(|m| m.name == metric)?;
-            column.vs_reference.as_ref()?.p_value
+            column.vs_reference.as_ref()
         })
         .collect();
-    let present: Vec<f64> = raw.iter().flatten().copied().collect();
-    let mut adjusted = holm(&present).into_iter();
-    // `and_then`, not `and`: rows without a p-value must not consume an adjusted value.
-    let column = raw
+    let comparisons = tests
         .iter()
-        .map(|p| p.and_then(|_| adjusted.next()))
-        .collect();
-    (column, present.len())
+        .flatten()
+        .map(|t| t.comparisons)
+        .max()
+        .unwrap_or(0);
+    (
+        tests.iter().map(|t| t.and_then(|t| t.p_holm)).collect(),
+        comparisons,
+    )
 }
 
 /// The SVG markup of the plots of `datasets` found in `dir` (file name -> markup).

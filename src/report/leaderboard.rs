@@ -29,9 +29,15 @@ fn seconds(ms: &MeanStd) -> String {
 
 fn p_value(column: Option<&MetricColumn>) -> String {
     match column.and_then(|c| c.vs_reference.as_ref()) {
-        Some(test) => match test.p_value {
-            Some(p) => format!("{} ({:+.2})", p_text(p), test.mean_difference * 100.0),
-            None => format!("n={}", test.n),
+        Some(test) => match (test.p_value, test.p_holm) {
+            (Some(p), Some(holm)) => format!(
+                "{} ({:+.2}); Holm {}",
+                p_text(p),
+                test.mean_difference * 100.0,
+                p_text(holm)
+            ),
+            (Some(p), None) => format!("{} ({:+.2})", p_text(p), test.mean_difference * 100.0),
+            (None, _) => format!("n={}", test.n),
         },
         None => "–".into(),
     }
@@ -68,7 +74,7 @@ fn headers(board: &DatasetBoard, reference: &str) -> Vec<String> {
     h.extend(
         P_COLUMNS
             .iter()
-            .map(|c| format!("p {c} vs {reference} (Δ)")),
+            .map(|c| format!("p {c} vs {reference} (Δ); Holm")),
     );
     h.extend(
         [
@@ -107,12 +113,26 @@ fn row_cells(row: &ModelRow, board: &DatasetBoard, best: fn(String) -> String) -
     cells
 }
 
+/// How many tests against the reference a board's Holm adjustment covers (per metric; the
+/// same for every headline metric unless a row lacks one).
+fn comparisons(board: &DatasetBoard) -> usize {
+    board
+        .rows
+        .iter()
+        .flat_map(|r| &r.metrics)
+        .filter_map(|m| m.vs_reference.as_ref())
+        .map(|t| t.comparisons)
+        .max()
+        .unwrap_or(0)
+}
+
 fn caption(board: &DatasetBoard, reference: &str) -> String {
     format!(
-        "{}: {} test samples (content {}); test metrics ×100, mean ± std over seeds, selected on validation; best per column marked; p: paired two-sided t-test against {reference} over matched seeds (Δ = mean difference ×100)",
+        "{}: {} test samples (content {}); test metrics ×100, mean ± std over seeds, selected on validation; best per column marked; p: paired two-sided t-test against {reference} over matched seeds (Δ = mean difference ×100); Holm: adjusted by Holm's step-down method over the {} comparisons of that metric against {reference} on this dataset",
         board.dataset,
         board.test_samples,
-        board.content_hash.chars().take(12).collect::<String>()
+        board.content_hash.chars().take(12).collect::<String>(),
+        comparisons(board)
     )
 }
 
@@ -193,6 +213,7 @@ pub fn csv(boards: &[DatasetBoard]) -> String {
             format!("{n}_std"),
             format!("{n}_best"),
             format!("{n}_p"),
+            format!("{n}_p_holm"),
         ]);
     }
     header.extend(
@@ -230,10 +251,12 @@ pub fn csv(boards: &[DatasetBoard]) -> String {
                             .as_ref()
                             .and_then(|t| t.p_value)
                             .map_or(String::new(), |p| p.to_string()),
+                        m.vs_reference
+                            .as_ref()
+                            .and_then(|t| t.p_holm)
+                            .map_or(String::new(), |p| p.to_string()),
                     ]),
-                    None => {
-                        cells.extend([String::new(), String::new(), String::new(), String::new()])
-                    }
+                    None => cells.extend(std::iter::repeat_n(String::new(), 5)),
                 }
             }
             cells.extend([

@@ -186,7 +186,7 @@ pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Resul
         .map(|r| r.metrics.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default();
     let mut out = format!(
-        "| model | {} | p NDCG@20 vs {reference} | train s/epoch | epochs |\n|---|{}---:|---:|---:|\n",
+        "| model | {} | p NDCG@20 vs {reference} | Holm p | train s/epoch | epochs |\n|---|{}---:|---:|---:|---:|\n",
         names.join(" | "),
         "---:|".repeat(names.len())
     );
@@ -200,20 +200,20 @@ pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Resul
                     .map_or("–".into(), |m| m.value.display(100.0))
             })
             .collect();
-        let p = row
+        let test = row
             .metrics
             .iter()
             .find(|m| m.name == "NDCG@20")
-            .and_then(|m| m.vs_reference.as_ref())
-            .and_then(|t| t.p_value)
-            .map_or("–".into(), p_text);
+            .and_then(|m| m.vs_reference.as_ref());
+        let p = test.and_then(|t| t.p_value).map_or("–".into(), p_text);
+        let holm = test.and_then(|t| t.p_holm).map_or("–".into(), p_text);
         let epoch = row
             .train_seconds_per_epoch
             .as_ref()
             .map_or("–".into(), |s| format!("{:.1}", s.mean));
         let _ = writeln!(
             out,
-            "| {} | {} | {p} | {epoch} | {:.1} |",
+            "| {} | {} | {p} | {holm} | {epoch} | {:.1} |",
             label(row, board),
             cells.join(" | "),
             row.epochs_run.mean
@@ -227,9 +227,17 @@ pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Resul
     let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let _ = writeln!(
         out,
-        "\n{dataset}, {} test samples, seeds {}: test metrics ×100, mean ± std over seeds, epoch selected on validation; p: paired two-sided t-test against `{reference}` over matched seeds (raw). Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
+        "\n{dataset}, {} test samples, seeds {}: test metrics ×100, mean ± std over seeds, epoch selected on validation; p: paired two-sided t-test against `{reference}` over matched seeds; Holm p: adjusted by Holm's method over the {} comparisons against `{reference}`. Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
         board.test_samples,
         seeds.join(", "),
+        board
+            .rows
+            .iter()
+            .flat_map(|r| &r.metrics)
+            .filter_map(|m| m.vs_reference.as_ref())
+            .map(|t| t.comparisons)
+            .max()
+            .unwrap_or(0),
         link(folder)
     );
     Ok(out)
