@@ -98,3 +98,56 @@ fn default_synthetic_dataset_is_pinned() {
         data.counts()
     );
 }
+
+/// `prepare --split leave-one-out` on the real S3-Rec copy of Amazon Beauty: one test and one
+/// validation sample per user, every earlier item a training target (the literature's 22,363
+/// users, 12,101 items, 198,502 interactions), recorded in the manifest and read back; the
+/// default split's manifest does not name a scheme (its format is unchanged).
+#[test]
+fn leave_one_out_split_on_real_beauty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let beauty = crate::common::shared_data("CIKM2020-S3Rec/data/Beauty.txt");
+    let beauty = beauty.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--data-dir",
+            "d",
+            "prepare",
+            name,
+            "--from-sequences",
+            beauty,
+        ];
+        args.extend_from_slice(extra);
+        let out = crate::common::mmsr(tmp.path(), &args);
+        assert!(out.status.success(), "{}", crate::common::stderr(&out));
+        crate::common::stdout(&out)
+    };
+    let loo = run("loo", &["--split", "leave-one-out"]);
+    assert!(
+        loo.contains("22363 users, 12101 items, 198502 interactions; 131413 train / 22363 validation / 22363 test samples"),
+        "{loo}"
+    );
+    let data = store::load(&tmp.path().join("d/prepared/loo")).unwrap();
+    assert_eq!(
+        data.split_config.scheme,
+        mmsr_bench::dataset::split::SplitScheme::LeaveOneOut
+    );
+    // Every user's test target is the last item of the history, its validation target the one
+    // before; inputs are the history before them (capped at 50).
+    for (u, history) in data.interactions.sequences.iter().enumerate() {
+        let n = history.len();
+        assert_eq!(data.splits.test.targets[u], history[n - 1]);
+        assert_eq!(data.splits.valid.targets[u], history[n - 2]);
+        assert_eq!(
+            data.splits.test.input(u),
+            &history[n.saturating_sub(51)..n - 1]
+        );
+    }
+    let ratio = run("ratio", &[]);
+    assert!(
+        ratio.contains("119834 train / 22363 validation / 33942 test samples"),
+        "{ratio}"
+    );
+    let manifest = fs::read_to_string(tmp.path().join("d/prepared/ratio/manifest.yaml")).unwrap();
+    assert!(!manifest.contains("scheme"), "{manifest}");
+}

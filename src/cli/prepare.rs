@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::config::require;
 use crate::dataset::registry::{self, AMAZON_DATASETS, SYNTHETIC};
+use crate::dataset::split::SplitScheme;
 use crate::dataset::synthetic::{self, SyntheticConfig};
 use crate::dataset::{store, SplitConfig};
 use crate::device::probe::peak_rss_bytes;
@@ -61,6 +62,10 @@ pub struct PrepareArgs {
     /// Iterative k-core filter applied before the split (0 = none).
     #[arg(long, default_value_t = 5)]
     pub k_core: usize,
+    /// user-ratio (MMSR's: the last 20 % of each history is test) or leave-one-out (the last
+    /// item is test, the one before it validation: SASRec's and most later papers' protocol).
+    #[arg(long, value_enum, default_value = "user-ratio")]
+    pub split: SplitScheme,
     /// Modality codes per modality (C).
     #[arg(long, default_value_t = 30)]
     pub clusters: usize,
@@ -153,6 +158,7 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
                 pooling: args.text_pooling.unwrap_or(Pooling::Official),
             }),
         },
+        split: args.split,
         ..PrepareOptions::default()
     };
     options.codes.clusters = args.clusters;
@@ -189,7 +195,13 @@ pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
             prepare::from_recbole(&args.name, &inter, &side, &options, device)?
         }
         (None, SYNTHETIC) => prepare::PrepareOutcome {
-            dataset: synthetic::generate(&SyntheticConfig::default(), &SplitConfig::default()),
+            dataset: synthetic::generate(
+                &SyntheticConfig::default(),
+                &SplitConfig {
+                    scheme: args.split,
+                    ..SplitConfig::default()
+                },
+            ),
             notes: vec!["the embedded generator with its default settings".into()],
             warnings: Vec::new(),
         },

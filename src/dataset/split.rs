@@ -2,10 +2,31 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How each user's history is divided between training and test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitScheme {
+    /// MMSR's: the last floor(`test_ratio` · n) items are test targets (spec §1.3).
+    #[default]
+    UserRatio,
+    /// SASRec's and most later papers': the last item is the test target, the one before it the
+    /// validation target, every earlier item a training target (`test_ratio` is not used).
+    LeaveOneOut,
+}
+
+impl SplitScheme {
+    pub fn is_user_ratio(&self) -> bool {
+        *self == SplitScheme::UserRatio
+    }
+}
+
 /// Split parameters; the defaults are the official ones plus our validation carve-out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitConfig {
+    /// Absent in manifests written before leave-one-out existed (= user-ratio).
+    #[serde(default, skip_serializing_if = "SplitScheme::is_user_ratio")]
+    pub scheme: SplitScheme,
     /// Per user, the last floor(ratio * n) interactions are test targets.
     pub test_ratio: f64,
     /// Inputs keep only their most recent `max_len` items.
@@ -18,6 +39,7 @@ pub struct SplitConfig {
 impl Default for SplitConfig {
     fn default() -> Self {
         Self {
+            scheme: SplitScheme::UserRatio,
             test_ratio: 0.2,
             max_len: 50,
             validation: true,
@@ -27,9 +49,13 @@ impl Default for SplitConfig {
 
 impl SplitConfig {
     /// Length of the test part of a history of `n` items: floor(ratio * n) in f64, as the
-    /// official Python computes it.
+    /// official Python computes it; under leave-one-out, the last item (none of a one-item
+    /// history).
     pub fn test_len(&self, n: usize) -> usize {
-        ((n as f64) * self.test_ratio).floor() as usize
+        match self.scheme {
+            SplitScheme::UserRatio => ((n as f64) * self.test_ratio).floor() as usize,
+            SplitScheme::LeaveOneOut => usize::from(n >= 2),
+        }
     }
 }
 
@@ -93,7 +119,8 @@ pub struct Splits {
 }
 
 /// Splits every user's history (`sequences[u - 1]` for user `u`):
-/// train part `t` = first `n - floor(ratio n)` items, test part `s` = the rest;
+/// train part `t` = first `n - test_len(n)` items (user-ratio: floor(ratio n) test items;
+/// leave-one-out: one), test part `s` = the rest;
 /// training samples (`t[..j]` -> `t[j]`, j = 1..|t|), the last of which becomes the validation
 /// sample when enabled; test samples (`t ++ s[..j]` -> `s[j]`); every input capped to its last
 /// `max_len` items.
@@ -140,6 +167,33 @@ mod tests {
         assert_eq!(s.test.targets[0], 9);
         assert_eq!(s.test.input(1), &(1..=9).collect::<Vec<_>>()[..]);
         assert_eq!(s.test.targets[1], 10);
+    }
+
+    /// Leave-one-out by hand: [1..=6] -> train ->2, ->3, ->4; validation [1,2,3,4] -> 5; test
+    /// [1..=5] -> 6 (inputs capped as ever).
+    #[test]
+    fn leave_one_out_of_one_user_by_hand() {
+        let config = SplitConfig {
+            scheme: SplitScheme::LeaveOneOut,
+            ..SplitConfig::default()
+        };
+        let s = split_sequences(&[(1..=6).collect(), vec![7, 8]], &config);
+        assert_eq!(s.train.targets, vec![2, 3, 4]);
+        assert_eq!(s.train.input(2), &[1, 2, 3]);
+        assert_eq!(s.valid.targets, vec![5]);
+        assert_eq!(s.valid.input(0), &[1, 2, 3, 4]);
+        assert_eq!(s.test.targets, vec![6, 8]);
+        assert_eq!(s.test.input(0), &[1, 2, 3, 4, 5]);
+        // Two items: no training sample, no validation sample, the test sample [7] -> 8.
+        assert_eq!(s.test.input(1), &[7]);
+        let capped = SplitConfig {
+            max_len: 2,
+            ..config
+        };
+        assert_eq!(
+            split_sequences(&[(1..=6).collect()], &capped).test.input(0),
+            &[4, 5]
+        );
     }
 
     #[test]

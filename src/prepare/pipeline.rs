@@ -19,7 +19,7 @@ use super::sources::registry::{self, FileRole};
 use super::sources::side::{Encoding, SideSource};
 use crate::dataset::log::RawLog;
 use crate::dataset::prepared::{PreparedDataset, Provenance};
-use crate::dataset::split::SplitConfig;
+use crate::dataset::split::{SplitConfig, SplitScheme};
 use crate::modality::codes::CodeConfig;
 use crate::modality::compute::build_codes;
 use crate::modality::{FeatureTable, ItemSideInfo};
@@ -36,6 +36,8 @@ pub struct PrepareOptions {
     /// A pretrained encoder for the item text instead of the built-in TF-IDF one.
     pub text_encoder: Option<TextEncoderSpec>,
     pub codes: CodeConfig,
+    /// User-ratio (MMSR's) or leave-one-out (the literature's) split.
+    pub split: SplitScheme,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,7 @@ impl Default for PrepareOptions {
             text_seed: crate::DEFAULT_SEED,
             text_encoder: None,
             codes: CodeConfig::default(),
+            split: SplitScheme::UserRatio,
         }
     }
 }
@@ -118,7 +121,11 @@ fn filter_split(
         titles: vec![None; interactions.num_items()],
         ..ItemSideInfo::default()
     };
-    PreparedDataset::new(name, provenance, interactions, SplitConfig::default(), side)
+    let split = SplitConfig {
+        scheme: options.split,
+        ..SplitConfig::default()
+    };
+    PreparedDataset::new(name, provenance, interactions, split, side)
 }
 
 /// Adds the modality codes (autoencoder, k-means, links) to a dataset with features.

@@ -560,6 +560,7 @@ pub fn import(config: &OfficialConfig) -> Result<(PreparedDataset, Vec<String>),
             test_ratio: if with_test { split_ratio } else { 0.0 },
             max_len,
             validation: true,
+            ..SplitConfig::default()
         },
         interactions,
         splits: Splits {
