@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::config::{EvalConfig, ExperimentConfig, RunConfig, TrainConfig};
+use crate::config::{EvalConfig, ExperimentConfig, Protocol, RunConfig, TrainConfig};
 use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep, Stream};
 use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::probe::{peak_rss_bytes, release_and_reset_peak_rss};
@@ -69,6 +69,9 @@ impl RunStatus {
 struct LoadedDataset {
     data: Rc<PreparedDataset>,
     content_hash: String,
+    /// The dataset's own counts (a `--protocol official` copy trains on its validation samples
+    /// but keeps the counts, and the content hash, of the data it came from).
+    counts: crate::dataset::DatasetCounts,
     seconds: f64,
     /// Graphs with code nodes (`true`) and item-only graphs (`false`), built on first use.
     graphs: HashMap<bool, Rc<SplitGraphs>>,
@@ -80,7 +83,8 @@ struct LoadedDataset {
 /// Datasets are loaded (or generated) once per process and shared by all runs on them.
 #[derive(Default)]
 pub struct DatasetCache {
-    loaded: HashMap<String, LoadedDataset>,
+    /// Keyed by name and whether the validation samples are trained on (`--protocol official`).
+    loaded: HashMap<(String, bool), LoadedDataset>,
 }
 
 impl DatasetCache {
@@ -90,7 +94,8 @@ impl DatasetCache {
         workspace: &Workspace,
         experiment: &ExperimentConfig,
     ) -> Result<&LoadedDataset> {
-        if !self.loaded.contains_key(name) {
+        let key = (name.to_string(), false);
+        if !self.loaded.contains_key(&key) {
             let start = Instant::now();
             let data = registry::load(
                 name,
@@ -100,15 +105,44 @@ impl DatasetCache {
             )?;
             let content_hash = store::content_hash(&data)?;
             let loaded = LoadedDataset {
+                counts: data.counts(),
                 data: Rc::new(data),
                 content_hash,
                 seconds: start.elapsed().as_secs_f64(),
                 graphs: HashMap::new(),
                 missing_graphs: None,
             };
-            self.loaded.insert(name.to_string(), loaded);
+            self.loaded.insert(key.clone(), loaded);
         }
-        Ok(&self.loaded[name])
+        Ok(&self.loaded[&key])
+    }
+
+    /// The dataset as a run of `protocol` trains on it: under `official` a copy with the
+    /// validation samples in training (made once, with graphs of its own).
+    fn get_for(
+        &mut self,
+        name: &str,
+        protocol: Protocol,
+        workspace: &Workspace,
+        experiment: &ExperimentConfig,
+    ) -> Result<&LoadedDataset> {
+        if !protocol.trains_on_validation() {
+            return self.get(name, workspace, experiment);
+        }
+        let key = (name.to_string(), true);
+        if !self.loaded.contains_key(&key) {
+            let base = self.get(name, workspace, experiment)?;
+            let merged = LoadedDataset {
+                data: Rc::new(base.data.with_validation_trained()),
+                content_hash: base.content_hash.clone(),
+                counts: base.counts,
+                seconds: base.seconds,
+                graphs: HashMap::new(),
+                missing_graphs: None,
+            };
+            self.loaded.insert(key.clone(), merged);
+        }
+        Ok(&self.loaded[&key])
     }
 
     /// The content hash of a dataset (loading or generating it once).
@@ -128,7 +162,7 @@ impl DatasetCache {
         workspace: &Workspace,
         experiment: &ExperimentConfig,
     ) -> Result<crate::dataset::DatasetCounts> {
-        Ok(self.get(name, workspace, experiment)?.data.counts())
+        Ok(self.get(name, workspace, experiment)?.counts)
     }
 
     /// The split graphs of a loaded dataset, built once per (dataset, with_codes), and per
@@ -137,13 +171,14 @@ impl DatasetCache {
     fn graphs(
         &mut self,
         name: &str,
+        protocol: Protocol,
         with_codes: bool,
         missing: Option<MissingModality>,
         seed: u64,
     ) -> Rc<SplitGraphs> {
         let loaded = self
             .loaded
-            .get_mut(name)
+            .get_mut(&(name.to_string(), protocol.trains_on_validation()))
             .expect("dataset loaded before its graphs");
         let data = Rc::clone(&loaded.data);
         if let Some(condition) = missing.filter(|_| with_codes) {
@@ -196,7 +231,9 @@ fn torch_failure(panic: &str, what: &str, request: &RunRequest) -> anyhow::Error
 }
 
 /// The resolved config of a request on `device`: everything its run id hashes besides the data.
-pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
+/// The resolved configuration (the run's identity) of `request` on `device`, run with
+/// `cpu_threads` libtorch threads (recorded on the CPU only).
+pub fn run_config(request: &RunRequest, device: tch::Device, cpu_threads: i32) -> RunConfig {
     RunConfig {
         model: request.model.entry.name.to_string(),
         model_version: request.model.version,
@@ -208,6 +245,7 @@ pub fn run_config(request: &RunRequest, device: tch::Device) -> RunConfig {
         train: request.train.clone(),
         eval: request.eval.clone(),
         missing: request.missing,
+        cpu_threads: (device == tch::Device::Cpu).then_some(cpu_threads),
     }
 }
 
@@ -222,17 +260,18 @@ fn stored_result(path: &Path, workspace: &Workspace) -> Option<RunResult> {
         .ok()
 }
 
-/// Where a request's result file lives on this machine's hardware, and the stored result when
-/// one is there (nothing is built or run).
+/// Where a request's result file lives on this machine's hardware when run with `cpu_threads`
+/// libtorch threads, and the stored result when one is there (nothing is built or run).
 pub fn locate(
     request: &RunRequest,
     experiment: &ExperimentConfig,
     workspace: &Workspace,
     cache: &mut DatasetCache,
+    cpu_threads: i32,
 ) -> Result<(PathBuf, Option<RunResult>)> {
     let device = request.device.resolve()?;
     let content_hash = cache.content_hash(&request.dataset, workspace, experiment)?;
-    let config = run_config(request, device);
+    let config = run_config(request, device, cpu_threads);
     let run_id = result::run_id(&content_hash, &config);
     let path = result::result_path(&workspace.results_dir, &config, &run_id);
     let stored = stored_result(&path, workspace);
@@ -248,14 +287,16 @@ pub fn run_one(
 ) -> Result<RunStatus> {
     let total = Instant::now();
     let device = request.device.resolve()?;
-    let dataset = cache.get(&request.dataset, workspace, experiment)?;
-    let (data, content_hash, load_seconds) = (
+    let protocol = request.train.protocol;
+    let dataset = cache.get_for(&request.dataset, protocol, workspace, experiment)?;
+    let (data, content_hash, counts, load_seconds) = (
         Rc::clone(&dataset.data),
         dataset.content_hash.clone(),
+        dataset.counts,
         dataset.seconds,
     );
 
-    let config = run_config(request, device);
+    let config = run_config(request, device, tch::get_num_threads());
     // Stored results are found before anything is built.
     let run_id = result::run_id(&content_hash, &config);
     let path = result::result_path(&workspace.results_dir, &config, &run_id);
@@ -277,7 +318,13 @@ pub fn run_one(
 
     let graphs = match request.model.kind {
         InputKind::Graph(input) => Some((
-            cache.graphs(&request.dataset, input.codes, request.missing, request.seed),
+            cache.graphs(
+                &request.dataset,
+                protocol,
+                input.codes,
+                request.missing,
+                request.seed,
+            ),
             input,
         )),
         InputKind::None | InputKind::Sequence => None,
@@ -357,7 +404,7 @@ pub fn run_one(
             name: data.name.clone(),
             content_hash,
             source: data.description(),
-            counts: data.counts(),
+            counts,
         },
         num_parameters: built.num_parameters,
         protocol: request.train.protocol,

@@ -24,6 +24,7 @@ mod missing_modality;
 mod model_versions;
 mod model_zoo;
 mod official;
+mod official_protocol;
 mod offline_datasets;
 mod parity;
 mod prepare_faults;

@@ -156,7 +156,10 @@ pub fn rerun(
         // Some kernels (attention, GRU reductions) split their sums by thread, so the numbers
         // depend on libtorch's thread count: re-run with the one recorded.
         let threads = tch::get_num_threads();
-        let recorded = stored.environment.torch_threads;
+        let recorded = stored
+            .config
+            .cpu_threads
+            .unwrap_or(stored.environment.torch_threads);
         if recorded >= 1 {
             tch::set_num_threads(recorded);
         }

@@ -12,7 +12,7 @@ use crate::eval::metrics::ideal_dcg_all_relevant;
 use crate::eval::{Metric, MetricSet};
 use crate::record::read::name_problems;
 use crate::record::result::{result_path, run_id, RunResult, NAME_RULE, SCHEMA, SCHEMA_VERSION};
-use crate::train::early_stopping::EarlyStopping;
+use crate::train::early_stopping::{AnyMetricStopping, EarlyStopping};
 
 /// Parses a result file; every problem is a finding and `None` ends the file's checks.
 pub fn parse(path: &Path, text: &str, findings: &mut Findings) -> Option<RunResult> {
@@ -85,6 +85,19 @@ pub fn check_run(root: &Path, path: &Path, r: &RunResult, findings: &mut Finding
             &path.display().to_string(),
         );
     }
+    if let Some(threads) = r.config.cpu_threads {
+        if threads != r.environment.torch_threads {
+            findings.add(
+                path,
+                "config.cpu_threads",
+                &format!(
+                    "{} (environment.torch_threads)",
+                    r.environment.torch_threads
+                ),
+                &threads.to_string(),
+            );
+        }
+    }
     let counts = &r.dataset.counts;
     if r.test.num_samples != counts.test_samples {
         findings.add(
@@ -94,11 +107,18 @@ pub fn check_run(root: &Path, path: &Path, r: &RunResult, findings: &mut Finding
             &r.test.num_samples.to_string(),
         );
     }
-    if r.validation.num_samples != counts.valid_samples {
+    // Under `official` the validation samples are trained on; `official_stopping` checks that
+    // nothing was evaluated on them.
+    let valid_samples = if r.config.train.protocol.trains_on_validation() {
+        0
+    } else {
+        counts.valid_samples
+    };
+    if r.validation.num_samples != valid_samples {
         findings.add(
             path,
             "validation.num_samples",
-            &format!("{} (dataset.counts.valid_samples)", counts.valid_samples),
+            &format!("{valid_samples} (dataset.counts.valid_samples, 0 under protocol official)"),
             &r.validation.num_samples.to_string(),
         );
     }
@@ -111,11 +131,11 @@ pub fn check_run(root: &Path, path: &Path, r: &RunResult, findings: &mut Finding
             &e.validation,
             findings,
         );
-        if e.validation.num_samples != counts.valid_samples {
+        if e.validation.num_samples != valid_samples {
             findings.add(
                 path,
                 &format!("learning_curve[{}].validation.num_samples", e.epoch),
-                &counts.valid_samples.to_string(),
+                &valid_samples.to_string(),
                 &e.validation.num_samples.to_string(),
             );
         }
@@ -226,6 +246,10 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
             );
         }
     }
+    if r.config.train.protocol == Protocol::Official {
+        official_stopping(path, r, findings);
+        return;
+    }
     let Some(selected) = r.selected_epoch else {
         if r.epochs_run != 0 || !curve.is_empty() {
             findings.add(path, "selected_epoch", "an epoch (the run trained)", "null");
@@ -298,6 +322,89 @@ fn selection(path: &Path, r: &RunResult, findings: &mut Findings) {
     }
 }
 
+/// Under `official` nothing is selected or held out: no selected epoch, no validation, a test
+/// evaluation every epoch, `test` the last epoch's, and the run ends where the any-of-six rule
+/// (spec §6.3) replayed over the curve's test metrics ends it.
+fn official_stopping(path: &Path, r: &RunResult, findings: &mut Findings) {
+    if let Some(selected) = r.selected_epoch {
+        findings.add(
+            path,
+            "selected_epoch",
+            "null (protocol official selects no epoch)",
+            &selected.to_string(),
+        );
+    }
+    let empty = MetricSet::empty();
+    let validated = std::iter::once(&r.validation)
+        .chain(r.learning_curve.iter().map(|e| &e.validation))
+        .any(|v| *v != empty);
+    if validated {
+        findings.add(
+            path,
+            "validation",
+            "no validation metrics (protocol official trains on the validation samples)",
+            "validation metrics",
+        );
+    }
+    let t = &r.config.train;
+    let mut stopping = AnyMetricStopping::new(t.patience);
+    let mut stopped_at = None;
+    for e in &r.learning_curve {
+        let Some(test) = &e.test else {
+            findings.add(
+                path,
+                &format!("learning_curve[{}].test", e.epoch),
+                "test metrics (protocol official evaluates test after every epoch)",
+                "null",
+            );
+            return;
+        };
+        let Some(step) = stopping.step(e.epoch, test) else {
+            findings.add(
+                path,
+                &format!("learning_curve[{}].test", e.epoch),
+                "HR, MRR and NDCG at 5 and 20 (the official stopping rule watches them)",
+                "other cut-offs",
+            );
+            return;
+        };
+        if step.stop && stopped_at.is_none() {
+            stopped_at = Some(e.epoch);
+        }
+    }
+    let Some(last) = r.learning_curve.last() else {
+        if r.epochs_run > 0 {
+            findings.add(path, "learning_curve", "one entry per epoch", "none");
+        }
+        return;
+    };
+    let expected_end = stopped_at.unwrap_or(t.max_epochs.saturating_sub(1));
+    if expected_end != last.epoch {
+        findings.add(
+            path,
+            "epochs_run",
+            &format!(
+                "{} (the official rule, patience {}, replayed on the test curve; max_epochs {})",
+                expected_end + 1,
+                t.patience,
+                t.max_epochs
+            ),
+            &r.learning_curve.len().to_string(),
+        );
+    }
+    if last.test.as_ref() != Some(&r.test) {
+        findings.add(
+            path,
+            "test",
+            &format!(
+                "the test metrics of learning_curve[{}] (the last epoch)",
+                last.epoch
+            ),
+            "other values",
+        );
+    }
+}
+
 /// Under `validation` no test number may exist before the selection; under `official` the
 /// best-over-epochs numbers must be the per-metric maxima of the curve's test metrics.
 fn protocol(path: &Path, r: &RunResult, findings: &mut Findings) {
@@ -322,7 +429,7 @@ fn protocol(path: &Path, r: &RunResult, findings: &mut Findings) {
                 );
             }
         }
-        Protocol::ValidationWithTestCurve => {
+        Protocol::ValidationWithTestCurve | Protocol::Official => {
             let Some(best) = &r.official_best_over_epochs_on_test else {
                 if r.epochs_run > 0 {
                     findings.add(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{abbreviate, read_top_file, Findings, UNREAD_EXPECTED};
+use crate::config::Protocol;
 use crate::dataset::missing::MissingModality;
 use crate::dataset::DatasetCounts;
 use crate::record::read::{read_input, Unread};
@@ -23,6 +24,12 @@ struct SummaryRow {
     test: Vec<(String, MeanStd)>,
     #[serde(default)]
     missing: Option<MissingModality>,
+    #[serde(default = "validation")]
+    protocol: Protocol,
+}
+
+fn validation() -> Protocol {
+    Protocol::Validation
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -33,10 +40,17 @@ fn close(a: f64, b: f64) -> bool {
 pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     let mut cells: BTreeMap<(String, String, u64, String), &PathBuf> = BTreeMap::new();
     for (path, r) in runs {
+        // A seed under another protocol is another cell (a reproduction beside its
+        // validation-protocol twin).
         let condition = r
             .config
             .missing
-            .map_or(String::new(), |m| format!(" / {m}"));
+            .map_or(String::new(), |m| format!(" / {m}"))
+            + match r.config.train.protocol {
+                Protocol::Validation => "",
+                Protocol::ValidationWithTestCurve => " / protocol validation-with-test-curve",
+                Protocol::Official => " / protocol official",
+            };
         let key = (
             r.config.dataset.clone(),
             r.config.model.clone(),
@@ -92,10 +106,12 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
     let recomputed = summarize(&results);
     for (i, row) in rows.iter().enumerate() {
         let field = |name: &str| format!("[{i}] ({} / {}).{name}", row.dataset, row.model);
-        let Some(fresh) = recomputed
-            .iter()
-            .find(|r| r.dataset == row.dataset && r.model == row.model && r.missing == row.missing)
-        else {
+        let Some(fresh) = recomputed.iter().find(|r| {
+            r.dataset == row.dataset
+                && r.model == row.model
+                && r.missing == row.missing
+                && r.protocol == row.protocol
+        }) else {
             findings.add(&path, &field("(row)"), "run files for this row", "none");
             continue;
         };
@@ -150,10 +166,9 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
         }
     }
     for fresh in &recomputed {
-        if !rows
-            .iter()
-            .any(|r| r.dataset == fresh.dataset && r.model == fresh.model)
-        {
+        if !rows.iter().any(|r| {
+            r.dataset == fresh.dataset && r.model == fresh.model && r.protocol == fresh.protocol
+        }) {
             findings.add(
                 &path,
                 "(rows)",

@@ -104,8 +104,10 @@ pub struct ExperimentArgs {
     /// Upper bound on training epochs (early stopping may end sooner).
     #[arg(long)]
     pub max_epochs: Option<usize>,
-    /// `validation` (select on validation, test once) or `validation-with-test-curve` (the same,
-    /// plus the original code's best-over-epochs-on-test numbers, labelled as optimistic).
+    /// `validation` (select on validation, test once), `validation-with-test-curve` (the same,
+    /// plus the original code's best-over-epochs-on-test numbers, labelled as optimistic) or
+    /// `official` (the original code's protocol, to reproduce its numbers: validation samples
+    /// trained on, test every epoch, its stopping rule; optimistic, never a leaderboard row).
     #[arg(long, value_enum)]
     pub protocol: Option<Protocol>,
     /// Override any setting: KEY=VALUE with a dotted key, e.g. train.batch_size=64 or model.dropout=0.3.

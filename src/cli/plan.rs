@@ -20,6 +20,10 @@ pub struct PlanArgs {
     /// The plan file to write (JSON Lines, one cell per line).
     #[arg(long)]
     pub out: PathBuf,
+    /// The libtorch threads each task will run with (part of a CPU run's identity): the
+    /// `--cpus-per-task` of ci/slurm/run-all.sbatch, which sets OMP_NUM_THREADS to it.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub threads: i32,
     #[command(flatten)]
     pub matrix: MatrixArgs,
 }
@@ -42,7 +46,7 @@ pub fn execute(cli: &Cli, args: &PlanArgs) -> Result<ExitCode> {
             Some(device) => {
                 let hash = cache.content_hash(&request.dataset, &workspace, &config)?;
                 (
-                    run_id(&hash, &run_config(request, device)),
+                    run_id(&hash, &run_config(request, device, args.threads)),
                     device::kind(device),
                 )
             }

@@ -216,11 +216,13 @@ fn run_in_children(
     outcomes: &mut Outcomes,
 ) -> Result<()> {
     let total = requests.len();
+    // The children's thread count is part of their runs' identity.
+    let threads = i32::try_from(parallelism.threads_per_job).context("thread count")?;
     let mut pending = Vec::new();
     for (i, request) in requests.iter().enumerate() {
         let label = cell_label(i, total, request);
-        let (path, stored) =
-            experiment::locate(request, config, workspace, cache).with_context(|| label.clone())?;
+        let (path, stored) = experiment::locate(request, config, workspace, cache, threads)
+            .with_context(|| label.clone())?;
         match stored {
             Some(stored) => outcomes.record(i, &label, RunStatus::Reused(stored, path)),
             None => pending.push((i, path)),

@@ -87,6 +87,14 @@ impl ExperimentConfig {
                 "a share in [0, 1) (0.1 holds out 10 %)",
             )?;
         }
+        if t.protocol == crate::config::Protocol::Official {
+            require(
+                e.ks.contains(&5) && e.ks.contains(&20),
+                "eval.ks",
+                format!("{:?}", e.ks),
+                "a list holding 5 and 20 under protocol official (its stopping rule watches both)",
+            )?;
+        }
         require(
             e.ks.contains(&t.selection_k),
             "train.selection_k",

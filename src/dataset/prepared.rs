@@ -64,6 +64,19 @@ impl PreparedDataset {
 
     /// Where the data comes from and which modalities it has, as result files record it (so every
     /// table built from them can say when a modality is a stand-in or absent).
+    /// The same dataset with its validation samples trained on (`--protocol official`), its
+    /// source saying so; the content hash of the original still names the data.
+    pub fn with_validation_trained(&self) -> PreparedDataset {
+        let mut merged = self.clone();
+        merged.splits = self.splits.with_validation_trained();
+        merged.provenance.source = format!(
+            "{}; its {} validation samples trained on (protocol official)",
+            self.provenance.source,
+            self.splits.valid.len()
+        );
+        merged
+    }
+
     pub fn description(&self) -> String {
         let modalities: Vec<String> = Modality::ALL
             .iter()

@@ -100,6 +100,13 @@ impl SampleSet {
         (0..self.len()).map(move |s| (self.users[s], self.input(s), self.targets[s]))
     }
 
+    /// Appends every sample of `other`, in its order.
+    pub fn extend(&mut self, other: &SampleSet) {
+        for (user, input, target) in other.iter() {
+            self.push(user, input, target);
+        }
+    }
+
     /// Longest input length (0 when empty).
     pub fn max_input_len(&self) -> usize {
         self.offsets
@@ -116,6 +123,20 @@ pub struct Splits {
     pub train: SampleSet,
     pub valid: SampleSet,
     pub test: SampleSet,
+}
+
+impl Splits {
+    /// The validation samples moved to the end of training, as the official code trains
+    /// (it holds nothing out; `--protocol official`). Test is unchanged.
+    pub fn with_validation_trained(&self) -> Splits {
+        let mut train = self.train.clone();
+        train.extend(&self.valid);
+        Splits {
+            train,
+            valid: SampleSet::new(),
+            test: self.test.clone(),
+        }
+    }
 }
 
 /// Splits every user's history (`sequences[u - 1]` for user `u`):
@@ -149,6 +170,29 @@ pub fn split_sequences(sequences: &[Vec<u32>], config: &SplitConfig) -> Splits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_trained_appends_the_validation_samples_to_training() {
+        let set = |samples: &[(u32, &[u32], u32)]| {
+            let mut s = SampleSet::new();
+            for &(user, input, target) in samples {
+                s.push(user, input, target);
+            }
+            s
+        };
+        let splits = Splits {
+            train: set(&[(1, &[1], 2), (2, &[3], 4)]),
+            valid: set(&[(1, &[1, 2], 5)]),
+            test: set(&[(1, &[1, 2, 5], 6)]),
+        };
+        let merged = splits.with_validation_trained();
+        assert_eq!(
+            merged.train,
+            set(&[(1, &[1], 2), (2, &[3], 4), (1, &[1, 2], 5)])
+        );
+        assert!(merged.valid.is_empty());
+        assert_eq!(merged.test, splits.test);
+    }
 
     #[test]
     fn split_of_one_user_by_hand() {

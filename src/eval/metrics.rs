@@ -110,6 +110,14 @@ pub struct MetricSet {
 }
 
 impl MetricSet {
+    /// No samples, no cut-offs: the validation of a run that has none (`--protocol official`).
+    pub fn empty() -> Self {
+        Self {
+            num_samples: 0,
+            at: Vec::new(),
+        }
+    }
+
     /// The value of `metric` at cut-off `k`, if `k` was evaluated.
     pub fn get(&self, metric: Metric, k: usize) -> Option<f64> {
         self.at.iter().find(|m| m.k == k).map(|m| m.get(metric))

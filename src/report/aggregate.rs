@@ -180,10 +180,15 @@ fn mean_std(values: &[f64]) -> MeanStd {
 
 /// Groups runs into leaderboard rows per dataset (datasets and models sorted by name), with
 /// p-values against `reference` where that model has matched seeds. Runs of the
-/// missing-modality study are not leaderboard rows (they have their own report).
+/// missing-modality study are not leaderboard rows (they have their own report), nor are runs
+/// under `--protocol official`, whose test-selected numbers never enter a headline column
+/// (`report::reproduction`).
 pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard> {
     let mut groups: BTreeMap<(String, String, String), Vec<&RunResult>> = BTreeMap::new();
-    for r in results.iter().filter(|r| r.config.missing.is_none()) {
+    let rows = results.iter().filter(|r| {
+        r.config.missing.is_none() && r.config.train.protocol != crate::config::Protocol::Official
+    });
+    for r in rows {
         let key = (
             r.config.dataset.clone(),
             r.config.model.clone(),

@@ -5,6 +5,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 use statrs::statistics::Statistics;
 
+use crate::config::Protocol;
 use crate::dataset::missing::MissingModality;
 use crate::eval::{Metric, MetricSet};
 
@@ -68,7 +69,12 @@ pub fn run_table(result: &RunResult) -> Table {
     let mut header = vec!["split (×100)".to_string(), "samples".to_string()];
     header.extend(metric_headers(&ks));
     table.set_header(header);
-    let mut rows = vec![("validation", &result.validation), ("test", &result.test)];
+    let mut rows = if result.protocol == crate::config::Protocol::Official {
+        // Nothing was held out or selected: the model as its last epoch left it.
+        vec![("test, last epoch (protocol official)", &result.test)]
+    } else {
+        vec![("validation", &result.validation), ("test", &result.test)]
+    };
     if let Some(official) = &result.official_best_over_epochs_on_test {
         rows.push((
             "test, best over epochs (official reporting, optimistic)",
@@ -131,6 +137,37 @@ pub struct SummaryRow {
     /// The missing-modality condition of the runs (absent on complete data).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing: Option<MissingModality>,
+    /// Written only when not `validation`. Under `official` the test numbers are the official
+    /// reporting (per metric its best over epochs on test): optimistic, labelled in the table.
+    #[serde(skip_serializing_if = "is_validation")]
+    pub protocol: Protocol,
+}
+
+fn is_validation(protocol: &Protocol) -> bool {
+    *protocol == Protocol::Validation
+}
+
+/// The test numbers a summary reports for a run: under `official` the official reporting (per
+/// metric its best over epochs on test), else the validation-selected test metrics.
+pub fn reported_test(r: &RunResult) -> &MetricSet {
+    match (
+        r.config.train.protocol,
+        &r.official_best_over_epochs_on_test,
+    ) {
+        (Protocol::Official, Some(best)) => best,
+        _ => &r.test,
+    }
+}
+
+/// The model cell of a summary row: the name, and under `official` what its numbers are.
+fn model_label(row: &SummaryRow) -> String {
+    match row.protocol {
+        Protocol::Official => format!(
+            "{} (protocol official: best per metric over epochs on test, optimistic)",
+            row.model
+        ),
+        _ => row.model.clone(),
+    }
 }
 
 /// Groups results by (dataset, model, missing-modality condition), keeping first-appearance
@@ -143,6 +180,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
             row.dataset == r.config.dataset
                 && row.model == r.config.model
                 && row.missing == r.config.missing
+                && row.protocol == r.config.train.protocol
         }) {
             Some(i) => groups[i].push(r),
             None => {
@@ -154,6 +192,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     test: Vec::new(),
                     mean_train_seconds: 0.0,
                     missing: r.config.missing,
+                    protocol: r.config.train.protocol,
                 });
                 groups.push(vec![r]);
             }
@@ -163,7 +202,10 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
         row.seeds = group.iter().map(|r| r.config.seed).collect();
         for &k in &row.ks.clone() {
             for m in TABLE_METRICS {
-                let values: Vec<f64> = group.iter().filter_map(|r| r.test.get(m, k)).collect();
+                let values: Vec<f64> = group
+                    .iter()
+                    .filter_map(|r| reported_test(r).get(m, k))
+                    .collect();
                 if let Some(ms) = MeanStd::of(&values) {
                     row.test.push((format!("{}@{k}", m.label()), ms));
                 }
@@ -193,7 +235,7 @@ pub fn summary_table(rows: &[SummaryRow], markdown: bool) -> Table {
     header.push("train s/run".to_string());
     table.set_header(header);
     for row in rows {
-        let mut cells = vec![Cell::new(&row.dataset), Cell::new(&row.model)];
+        let mut cells = vec![Cell::new(&row.dataset), Cell::new(model_label(row))];
         if study {
             cells.push(Cell::new(
                 row.missing

@@ -1,6 +1,8 @@
 //! The training loop (spec §6): Adam, StepLR, shuffled mini-batches, validation after every
 //! epoch, patience on the validation selection metric, the best epoch's weights restored, and the
-//! test set evaluated once at that epoch. The trainer never knows which model it trains.
+//! test set evaluated once at that epoch. Under `--protocol official` (a reproduction mode) there
+//! is no validation: test after every epoch, the official stopping rule, per-metric best values.
+//! The trainer never knows which model it trains.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -18,7 +20,7 @@ use crate::model::Recommender;
 use crate::record::result::EpochRecord;
 
 use super::batching::BatchSource;
-use super::early_stopping::EarlyStopping;
+use super::early_stopping::{AnyMetricStopping, EarlyStopping};
 use super::evaluation::evaluate;
 
 /// The three splits of one dataset, as batch sources.
@@ -133,10 +135,15 @@ pub fn train_and_evaluate(
     let (train_cfg, eval_cfg) = (options.train, options.eval);
     let ks = &eval_cfg.ks;
     let eval_batch = eval_cfg.batch_size;
+    let official = train_cfg.protocol == Protocol::Official;
     if vs.trainable_variables().is_empty() {
-        // Fitted when built: one evaluation of each split.
+        // Fitted when built: one evaluation of each split (no validation under `official`).
         let (validation, validation_seconds) = timed(options.device, || {
-            evaluate(model, &data.valid, ks, eval_batch)
+            if official {
+                Ok(MetricSet::empty())
+            } else {
+                evaluate(model, &data.valid, ks, eval_batch)
+            }
         });
         let (test, test_seconds) = timed(options.device, || {
             evaluate(model, &data.test, ks, eval_batch)
@@ -155,63 +162,28 @@ pub fn train_and_evaluate(
     }
     anyhow::ensure!(!data.train.is_empty(), "no training samples");
     anyhow::ensure!(
-        !data.valid.is_empty(),
+        official || !data.valid.is_empty(),
         "no validation samples: model selection needs them"
     );
-
-    let mut rng = shuffle_rng(options.seed);
-    let mut optimizer = nn::Adam {
-        wd: train_cfg.weight_decay,
-        ..nn::Adam::default()
+    if official {
+        return train_officially(model, vs, data, options);
     }
-    .build(vs, train_cfg.learning_rate)
-    .context("creating the Adam optimiser")?;
+
+    let mut epochs = EpochTrainer::new(vs, data, options)?;
     let mut stopping = EarlyStopping::new(train_cfg.patience);
     let mut best_weights = None;
     let mut curve = Vec::new();
     let mut test_per_epoch = Vec::new();
-    let (mut train_seconds, mut validation_seconds, mut test_seconds) = (0.0, 0.0, 0.0);
-    let mut order: Vec<usize> = (0..data.train.len()).collect();
+    let (mut validation_seconds, mut test_seconds) = (0.0, 0.0);
 
     for epoch in 0..train_cfg.max_epochs {
-        // StepLR stepped after every epoch, as officially: rate = base * gamma^(epoch / step).
-        let learning_rate = train_cfg.learning_rate
-            * train_cfg
-                .lr_gamma
-                .powi((epoch / train_cfg.lr_step.max(1)) as i32);
-        optimizer.set_lr(learning_rate);
-        order.shuffle(&mut rng);
-        let batches = order.len().div_ceil(train_cfg.batch_size);
-        let bar = progress_bar(options.verbose, batches, epoch);
-        let (loss_sum, epoch_train_seconds) = timed(options.device, || {
-            let mut loss_sum = 0.0;
-            for (i, chunk) in order.chunks(train_cfg.batch_size).enumerate() {
-                let batch = data.train.batch(chunk);
-                let loss = model.loss(&batch);
-                optimizer.backward_step(&loss);
-                loss_sum += loss.double_value(&[]);
-                bar.inc(1);
-                crate::faults::point(|| format!("epoch {epoch}: batch {i} trained"));
-                if i % 20 == 0 {
-                    bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
-                }
-            }
-            loss_sum
-        });
-        bar.finish_and_clear();
-        let train_loss = loss_sum / batches as f64;
-        anyhow::ensure!(
-            train_loss.is_finite(),
-            "training loss became {train_loss} in epoch {epoch}; the run diverged"
-        );
-        train_seconds += epoch_train_seconds;
-
+        let trained = epochs.train_one(model, epoch)?;
         let (validation, seconds) = timed(options.device, || {
             evaluate(model, &data.valid, ks, eval_batch)
         });
         let validation = validation?;
         validation_seconds += seconds;
-        let test = if train_cfg.protocol == Protocol::ValidationWithTestCurve {
+        let test = if train_cfg.protocol.has_test_curve() {
             let (test, seconds) = timed(options.device, || {
                 evaluate(model, &data.test, ks, eval_batch)
             });
@@ -229,19 +201,21 @@ pub fn train_and_evaluate(
         }
         if options.verbose {
             eprintln!(
-                "epoch {epoch:>3}: loss {train_loss:.4}, valid {}@{} {:.4}{} ({epoch_train_seconds:.1} s train, {seconds:.1} s valid)",
+                "epoch {epoch:>3}: loss {:.4}, valid {}@{} {:.4}{} ({:.1} s train, {seconds:.1} s valid)",
+                trained.loss,
                 train_cfg.selection_metric.label(),
                 train_cfg.selection_k,
                 criterion,
                 if step.improved { " *" } else { "" },
+                trained.seconds,
             );
         }
         test_per_epoch.extend(test.clone());
         curve.push(EpochRecord {
             epoch,
-            learning_rate,
-            train_loss,
-            train_seconds: epoch_train_seconds,
+            learning_rate: trained.learning_rate,
+            train_loss: trained.loss,
+            train_seconds: trained.seconds,
             validation_seconds: seconds,
             validation,
             test,
@@ -270,8 +244,149 @@ pub fn train_and_evaluate(
             &test_per_epoch.iter().collect::<Vec<_>>(),
         ),
         curve,
-        train_seconds,
+        train_seconds: epochs.train_seconds,
         validation_seconds,
         test_seconds,
+    })
+}
+
+/// One epoch's training as the curve records it.
+struct TrainedEpoch {
+    learning_rate: f64,
+    loss: f64,
+    seconds: f64,
+}
+
+/// Adam, StepLR and the seeded shuffling over the training split: what both protocols share.
+struct EpochTrainer<'a, 'b> {
+    optimizer: nn::Optimizer,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    train: &'a BatchSource<'b>,
+    options: &'a TrainOptions<'a>,
+    train_seconds: f64,
+}
+
+impl<'a, 'b> EpochTrainer<'a, 'b> {
+    fn new(
+        vs: &nn::VarStore,
+        data: &'a SplitSources<'b>,
+        options: &'a TrainOptions<'a>,
+    ) -> Result<Self> {
+        let optimizer = nn::Adam {
+            wd: options.train.weight_decay,
+            ..nn::Adam::default()
+        }
+        .build(vs, options.train.learning_rate)
+        .context("creating the Adam optimiser")?;
+        Ok(Self {
+            optimizer,
+            rng: shuffle_rng(options.seed),
+            order: (0..data.train.len()).collect(),
+            train: &data.train,
+            options,
+            train_seconds: 0.0,
+        })
+    }
+
+    fn train_one(&mut self, model: &dyn Recommender, epoch: usize) -> Result<TrainedEpoch> {
+        let cfg = self.options.train;
+        // StepLR stepped after every epoch, as officially: rate = base * gamma^(epoch / step).
+        let learning_rate =
+            cfg.learning_rate * cfg.lr_gamma.powi((epoch / cfg.lr_step.max(1)) as i32);
+        self.optimizer.set_lr(learning_rate);
+        self.order.shuffle(&mut self.rng);
+        let batches = self.order.len().div_ceil(cfg.batch_size);
+        let bar = progress_bar(self.options.verbose, batches, epoch);
+        let (optimizer, order, train) = (&mut self.optimizer, &self.order, self.train);
+        let (loss_sum, seconds) = timed(self.options.device, || {
+            let mut loss_sum = 0.0;
+            for (i, chunk) in order.chunks(cfg.batch_size).enumerate() {
+                let batch = train.batch(chunk);
+                let loss = model.loss(&batch);
+                optimizer.backward_step(&loss);
+                loss_sum += loss.double_value(&[]);
+                bar.inc(1);
+                crate::faults::point(|| format!("epoch {epoch}: batch {i} trained"));
+                if i % 20 == 0 {
+                    bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
+                }
+            }
+            loss_sum
+        });
+        bar.finish_and_clear();
+        let loss = loss_sum / batches as f64;
+        anyhow::ensure!(
+            loss.is_finite(),
+            "training loss became {loss} in epoch {epoch}; the run diverged"
+        );
+        self.train_seconds += seconds;
+        Ok(TrainedEpoch {
+            learning_rate,
+            loss,
+            seconds,
+        })
+    }
+}
+
+/// `--protocol official` (spec §6.2-6.4): every training sample trains (the caller merged the
+/// validation samples in), test after every epoch, the any-of-six stopping rule, and per metric
+/// its best value over epochs. `test` is the last epoch's; nothing is selected or restored.
+fn train_officially(
+    model: &dyn Recommender,
+    vs: &nn::VarStore,
+    data: &SplitSources,
+    options: &TrainOptions,
+) -> Result<TrainOutcome> {
+    let (train_cfg, eval_cfg) = (options.train, options.eval);
+    let mut epochs = EpochTrainer::new(vs, data, options)?;
+    let mut stopping = AnyMetricStopping::new(train_cfg.patience);
+    let mut curve: Vec<EpochRecord> = Vec::new();
+    let mut test_seconds = 0.0;
+    for epoch in 0..train_cfg.max_epochs {
+        let trained = epochs.train_one(model, epoch)?;
+        let (test, seconds) = timed(options.device, || {
+            evaluate(model, &data.test, &eval_cfg.ks, eval_cfg.batch_size)
+        });
+        let test = test?;
+        test_seconds += seconds;
+        let step = stopping.step(epoch, &test).context(
+            "protocol official watches HR, MRR and NDCG at 5 and 20: add both to eval.ks",
+        )?;
+        if options.verbose {
+            eprintln!(
+                "epoch {epoch:>3}: loss {:.4}, test HR@20 {:.4}, NDCG@20 {:.4}{} ({:.1} s train, {seconds:.1} s test)",
+                trained.loss,
+                test.get(crate::eval::Metric::Hr, 20).unwrap_or(f64::NAN),
+                test.get(crate::eval::Metric::Ndcg, 20).unwrap_or(f64::NAN),
+                if step.improved { " *" } else { "" },
+                trained.seconds,
+            );
+        }
+        curve.push(EpochRecord {
+            epoch,
+            learning_rate: trained.learning_rate,
+            train_loss: trained.loss,
+            train_seconds: trained.seconds,
+            validation_seconds: 0.0,
+            validation: MetricSet::empty(),
+            test: Some(test),
+        });
+        if step.stop {
+            break;
+        }
+    }
+    let tests: Vec<&MetricSet> = curve.iter().filter_map(|e| e.test.as_ref()).collect();
+    let best = elementwise_best(&tests).context("no epoch was run (max_epochs = 0)")?;
+    Ok(TrainOutcome {
+        selected_epoch: None,
+        epochs_run: curve.len(),
+        validation: MetricSet::empty(),
+        test: (*tests.last().expect("a best implies an epoch")).clone(),
+        official_best_over_epochs_on_test: Some(best),
+        train_seconds: epochs.train_seconds,
+        validation_seconds: 0.0,
+        test_seconds,
+        curve,
     })
 }
