@@ -56,6 +56,20 @@ fn submission() -> &'static Path {
             &["leaderboard", "--results", "sub", "val", "--out", "board"],
         );
         assert!(out.status.success(), "{}", common::stderr(&out));
+        let log = common::shared_data("official-beauty/LOG.md");
+        let out = mmsr(
+            dir.path(),
+            &[
+                "leaderboard",
+                "--results",
+                "sub",
+                "--out",
+                "sub",
+                "--reference-log",
+                log.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", common::stderr(&out));
         dir
     })
     .path()
@@ -259,4 +273,61 @@ fn check_rejects_a_selected_epoch_validation_or_a_raised_best_under_official() {
         text.contains("no validation metrics (protocol official trains on the validation samples)"),
         "{text}"
     );
+}
+
+/// The authors' log as the reference curve: read from the real LOG.md (its corrected NDCG
+/// columns), kept in reproduction.json, re-derived by `check`, and kept when the leaderboard is
+/// regenerated without `--reference-log`.
+#[test]
+fn the_reproduction_report_sets_official_runs_beside_the_authors_log() {
+    let root = submission();
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(root.join("sub/reproduction.json")).unwrap())
+            .unwrap();
+    let epochs = report["reference"]["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 19, "the log's epochs 0-18");
+    let at = |epoch: usize, m: &str| epochs[epoch]["metrics"][m].as_f64().unwrap();
+    assert!((at(9, "HR@20") - 0.141754).abs() < 1e-12);
+    assert!(
+        (at(9, "NDCG@20") - 0.07319).abs() < 1e-12,
+        "the corrected column"
+    );
+    assert!((at(0, "MRR@5") - 0.010878).abs() < 1e-12);
+    let studies = report["studies"].as_array().unwrap();
+    let han = studies.iter().find(|s| s["model"] == "han-gnn").unwrap();
+    assert_eq!(han["seeds"], json!([1, 2]));
+    let md = fs::read_to_string(root.join("sub/reproduction.md")).unwrap();
+    assert!(md.contains("| HR@20 |") && md.contains("| 14.18 |"), "{md}");
+    assert!(root
+        .join("sub/plots/synthetic-reproduction-han-gnn.svg")
+        .is_file());
+
+    let dir = copy();
+    let out = mmsr(
+        dir.path(),
+        &["leaderboard", "--results", "sub", "--out", "sub"],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let again = fs::read_to_string(dir.path().join("sub/reproduction.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&again).unwrap(),
+        report,
+        "regenerating keeps the reference"
+    );
+    edit(&dir.path().join("sub/reproduction.json"), |v| {
+        v["reference"]["epochs"][9]["metrics"]["HR@20"] = json!(0.15);
+    });
+    let (code, text) = check(dir.path());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("reproduction.json: reference: expected the curve read from"),
+        "{text}"
+    );
+    let dir = copy();
+    edit(&dir.path().join("sub/reproduction.json"), |v| {
+        v["studies"][0]["best"][0][1]["mean"] = json!(0.5);
+    });
+    let (code, text) = check(dir.path());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("reproduction.json: (document)"), "{text}");
 }

@@ -14,6 +14,7 @@ use crate::dataset::DatasetCounts;
 use crate::record::read::{read_input, Unread};
 use crate::record::result::RunResult;
 use crate::report::aggregate::build_boards;
+use crate::report::reproduction::{self, ReferenceCurve};
 use crate::report::table::{summarize, MeanStd};
 
 #[derive(Deserialize)]
@@ -186,6 +187,7 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
 /// so must `missing-modality.json` and `index.html`).
 pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     generated_page(root, runs, findings);
+    generated_reproduction(root, runs, findings);
     let path = root.join("leaderboard.json");
     let Some(text) = read_top_file(&path, findings) else {
         return;
@@ -220,6 +222,63 @@ pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &m
             &path,
             "(document)",
             "the missing-modality study generated from the run files (mmsr-bench leaderboard)",
+            "other content: stale or edited",
+        );
+    }
+}
+
+/// `reproduction.json`, when present, must be what `leaderboard` generates from the runs made
+/// under `--protocol official` and the reference curve it keeps; a folder with such runs and a
+/// leaderboard must have one.
+fn generated_reproduction(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
+    let path = root.join("reproduction.json");
+    let Some(text) = read_top_file(&path, findings) else {
+        if reproduction::has_official_runs(&results) && root.join("leaderboard.json").exists() {
+            findings.add(
+                &path,
+                "(file)",
+                "the reproduction report of the runs under protocol official (mmsr-bench leaderboard)",
+                "no such file",
+            );
+        }
+        return;
+    };
+    let Ok(stored) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        findings.add(&path, "(document)", "JSON", "not JSON");
+        return;
+    };
+    let Ok(reference) =
+        serde_json::from_value::<Option<ReferenceCurve>>(stored["reference"].clone())
+    else {
+        findings.add(
+            &path,
+            "reference",
+            "a reference curve or null",
+            "something else",
+        );
+        return;
+    };
+    // The reference must be the log it names, where that file is reachable from here.
+    if let Some(curve) = &reference {
+        if let Ok(text) = std::fs::read_to_string(Path::new(&curve.source)) {
+            if reproduction::parse_reference_log(&text, &curve.source).as_ref() != Ok(curve) {
+                findings.add(
+                    &path,
+                    "reference",
+                    &format!("the curve read from {}", abbreviate(&curve.source)),
+                    "other values",
+                );
+            }
+        }
+    }
+    let fresh =
+        serde_json::to_value(reproduction::build(&results, reference)).expect("serialisable");
+    if fresh != stored {
+        findings.add(
+            &path,
+            "(document)",
+            "the reproduction report generated from the run files (mmsr-bench leaderboard)",
             "other content: stale or edited",
         );
     }

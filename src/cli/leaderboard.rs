@@ -10,6 +10,7 @@ use clap::Args;
 use crate::record::read::{abbreviate, load_results};
 use crate::record::result::{file_name_component, write_atomically, RunResult, NAME_RULE};
 use crate::report::aggregate::build_boards;
+use crate::report::reproduction::{self, ReferenceCurve};
 use crate::report::{html, leaderboard, missing, plots};
 
 #[derive(Debug, Args)]
@@ -27,6 +28,12 @@ pub struct LeaderboardArgs {
     /// plots inline, Holm-adjusted p-values) that needs no network to view.
     #[arg(long)]
     pub html: bool,
+    /// A logged per-epoch test curve (Markdown table, the layout of
+    /// ../shared/data/official-beauty/LOG.md) to set runs made under `--protocol official`
+    /// beside in OUT/reproduction.{md,json}; without it, the one stored in OUT/reproduction.json
+    /// is kept.
+    #[arg(long, value_name = "FILE")]
+    pub reference_log: Option<PathBuf>,
 }
 
 /// Loads every result of `dirs`, each run id once.
@@ -48,6 +55,7 @@ pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
     let results = load_all(&args.results)?;
     write_leaderboard(&results, &args.out, &args.reference, true)?;
     write_missing_modality_study(&results, &args.out, true)?;
+    write_reproduction(&results, &args.out, args.reference_log.as_deref())?;
     if args.html {
         write_page(&results, &args.out, &args.reference)?;
     }
@@ -215,6 +223,81 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
     println!(
         "missing-modality study written to {}",
         out.join("missing-modality.{md,json}").display()
+    );
+    Ok(())
+}
+
+/// The reference curve of a reproduction report: parsed from `log` when given, else the one
+/// kept in `out/reproduction.json` (so regenerating a committed folder keeps it).
+fn reference_curve(log: Option<&Path>, out: &Path) -> Result<Option<ReferenceCurve>> {
+    if let Some(log) = log {
+        let text = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
+        // The path as given (relative in committed folders), not resolved against this machine.
+        let source = log.display().to_string();
+        let curve = reproduction::parse_reference_log(&String::from_utf8_lossy(&text), &source)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", log.display()))?;
+        return Ok(Some(curve));
+    }
+    let stored = out.join("reproduction.json");
+    if !stored.is_file() {
+        return Ok(None);
+    }
+    let bytes = crate::record::read::read_input(&stored)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", stored.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not JSON", stored.display()))?;
+    serde_json::from_value(value["reference"].clone())
+        .with_context(|| format!("{}: the reference curve", stored.display()))
+}
+
+/// Writes reproduction.{md,json} and plots/<dataset>-reproduction-<model>.svg when `results`
+/// hold runs under `--protocol official`.
+pub fn write_reproduction(results: &[RunResult], out: &Path, log: Option<&Path>) -> Result<()> {
+    if !reproduction::has_official_runs(results) {
+        anyhow::ensure!(
+            log.is_none(),
+            "--reference-log: no result was made under --protocol official, so there is nothing to set beside it"
+        );
+        return Ok(());
+    }
+    let report = reproduction::build(results, reference_curve(log, out)?);
+    let plot_dir = out.join("plots");
+    let plot_paths = report
+        .studies
+        .iter()
+        .map(|study| {
+            file_name_component(&study.model).map_err(|why| {
+                anyhow::anyhow!(
+                    "no plot for model {}: {why}; expected {NAME_RULE}",
+                    abbreviate(&format!("{:?}", study.model))
+                )
+            })?;
+            plot_path(
+                &plot_dir,
+                &study.dataset,
+                &format!("reproduction-{}", study.model),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    create_plot_dir(&plot_dir)?;
+    write_atomically(
+        &out.join("reproduction.md"),
+        reproduction::markdown(&report).as_bytes(),
+    )?;
+    let mut bytes = serde_json::to_vec_pretty(&report)?;
+    bytes.push(b'\n');
+    write_atomically(&out.join("reproduction.json"), &bytes)?;
+    // Untrained models (pop) have no curve to draw.
+    let drawn = report.studies.iter().zip(&plot_paths);
+    for (study, path) in drawn.filter(|(s, _)| !s.epochs.is_empty()) {
+        draw_atomically(path, |tmp| {
+            reproduction::plot(study, report.reference.as_ref(), tmp)
+        })?;
+    }
+    println!(
+        "{} configuration(s) under protocol official (optimistic, not leaderboard rows) written to {}",
+        report.studies.len(),
+        out.join("reproduction.{md,json}").display()
     );
     Ok(())
 }

@@ -5,5 +5,6 @@ pub mod html;
 pub mod leaderboard;
 pub mod missing;
 pub mod plots;
+pub mod reproduction;
 pub mod snippets;
 pub mod table;
