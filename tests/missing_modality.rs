@@ -274,8 +274,10 @@ fn the_study_runs_every_condition_and_reports_it_apart() {
     assert_eq!(text.matches("\"model\":\"han-gnn\"").count(), 1, "{text}");
     let study = std::fs::read_to_string(board.join("missing-modality.md")).unwrap();
     assert!(
-        study.contains("## synthetic: drop image (seeds [1, 2])")
-            && study.contains("## synthetic: drop both")
+        study.contains(
+            "## synthetic: drop image (seeds [1, 2]; modalities here: image present, text "
+        ) && study.contains("## synthetic: drop both"),
+        "the tables say which modalities the data has: {study}"
     );
     assert!(!study.contains("drop text"), "{study}");
     let han_row = study

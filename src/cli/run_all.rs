@@ -330,7 +330,11 @@ pub fn write_summary(
         config.train.selection_k
     );
     println!("{}", table::summary_table(&rows, false));
-    let markdown = format!("{}\n", table::summary_table(&rows, true));
+    let markdown = format!(
+        "{}\n{}",
+        table::summary_table(&rows, true),
+        table::data_notes(results)
+    );
     write_atomically(&results_dir.join("summary.md"), markdown.as_bytes())?;
     let json = serde_json::to_vec_pretty(&rows)?;
     write_atomically(&results_dir.join("summary.json"), &json)?;

@@ -79,6 +79,43 @@ pub struct RunResult {
     pub created_at: String,
 }
 
+/// (modality, "present" | "stand-in" | "codes only" | "absent") as a dataset's source text
+/// (`PreparedDataset::description`, kept in every result) records them; empty when the text
+/// lists no modalities (the synthetic generator's, or results older than the listing).
+pub fn modality_labels(source: &str) -> Vec<(&'static str, &'static str)> {
+    let Some(at) = source.rfind("modalities: ") else {
+        return Vec::new();
+    };
+    let rest = &source[at + "modalities: ".len()..];
+    let parts: Vec<&str> = rest.split("; ").collect();
+    ["image", "text"]
+        .into_iter()
+        .map(|m| {
+            let part = parts.iter().find(|p| p.starts_with(&format!("{m} = ")));
+            let state = match part {
+                None if rest.starts_with("codes only") => "codes only",
+                None => "absent",
+                Some(p) if p.contains("STAND-IN") => "stand-in",
+                Some(_) => "present",
+            };
+            (m, state)
+        })
+        .collect()
+}
+
+/// "image stand-in, text present": the labels of [`modality_labels`] in words, for the tables
+/// where a number appears; `None` when the source lists no modalities.
+pub fn modality_note(source: &str) -> Option<String> {
+    let labels = modality_labels(source);
+    (!labels.is_empty()).then(|| {
+        labels
+            .iter()
+            .map(|(m, state)| format!("{m} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// Run id: hash of the data's content hash and the resolved run config (which holds the model,
 /// its implementation version and parameters, the seed, the device and the hardware kind), so
 /// equal ids mean equal experiments.
@@ -254,5 +291,27 @@ mod tests {
         // The reason never echoes the name.
         let huge = "z".repeat(1 << 20);
         assert!(file_name_component(&huge).unwrap_err().len() < 100);
+    }
+
+    #[test]
+    fn modality_notes_name_stand_ins_absences_and_code_only_folders() {
+        let beauty = "sequence file x; modalities: image = STAND-IN for image features (none offline): categories; text = title of Amazon_Beauty.item";
+        assert_eq!(
+            modality_note(beauty).as_deref(),
+            Some("image stand-in, text present")
+        );
+        assert_eq!(
+            modality_note("x; modalities: none (graph models run on the item sub-graph)")
+                .as_deref(),
+            Some("image absent, text absent")
+        );
+        assert_eq!(
+            modality_note(
+                "official folder; modalities: codes only (2 code books, no feature vectors)"
+            )
+            .as_deref(),
+            Some("image codes only, text codes only")
+        );
+        assert_eq!(modality_note("sequence file x"), None);
     }
 }

@@ -180,26 +180,7 @@ fn inert_attributes(mut text: &str) -> bool {
     }
 }
 
-/// (modality, "present" | "stand-in" | "absent") as the board's source text records them.
-pub fn modality_labels(source: &str) -> Vec<(&'static str, &'static str)> {
-    let Some(at) = source.rfind("modalities: ") else {
-        return Vec::new();
-    };
-    let rest = &source[at + "modalities: ".len()..];
-    let parts: Vec<&str> = rest.split("; ").collect();
-    ["image", "text"]
-        .into_iter()
-        .map(|m| {
-            let part = parts.iter().find(|p| p.starts_with(&format!("{m} = ")));
-            let state = match part {
-                None => "absent",
-                Some(p) if p.contains("STAND-IN") => "stand-in",
-                Some(_) => "present",
-            };
-            (m, state)
-        })
-        .collect()
-}
+pub use crate::record::result::modality_labels;
 
 /// A raw figure for `data-sort` (empty for a missing or non-finite one: sorted last).
 fn raw(x: Option<f64>) -> String {

@@ -166,9 +166,11 @@ pub fn markdown(boards: &[DatasetBoard], reference: &str) -> String {
         for row in &board.rows {
             table.add_row(row_cells(row, board, |t| format!("**{t}**")));
         }
+        let modalities = crate::record::result::modality_note(&board.source)
+            .map_or(String::new(), |note| format!("\n\nModalities: {note}."));
         let _ = writeln!(
             out,
-            "## {}\n\n{}\n\nData: {}\n\n{table}\n",
+            "## {}\n\n{}\n\nData: {}{modalities}\n\n{table}\n",
             board.dataset,
             caption(board, reference),
             board.source

@@ -51,6 +51,10 @@ pub struct MismatchRow {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DatasetStudy {
     pub dataset: String,
+    /// Which modalities the data has, and which are stand-ins ("image stand-in, text present"):
+    /// dropping a stand-in measures the stand-in, not the modality.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modalities: Option<String>,
     pub metric: String,
     pub curves: Vec<StudyCurve>,
     pub trained_differently: Vec<MismatchRow>,
@@ -129,6 +133,10 @@ pub fn build_study(results: &[RunResult]) -> Vec<DatasetStudy> {
             .entry(dataset.clone())
             .or_insert_with(|| DatasetStudy {
                 dataset: dataset.clone(),
+                modalities: conditions
+                    .values()
+                    .flatten()
+                    .find_map(|r| crate::record::result::modality_note(&r.dataset.source)),
                 metric: format!("{}@{}", METRIC.0.label(), METRIC.1),
                 curves: Vec::new(),
                 trained_differently: Vec::new(),
@@ -205,9 +213,13 @@ pub fn sections(studies: &[DatasetStudy], heading: &str) -> String {
             seeds.dedup();
             let _ = write!(
                 out,
-                "\n{heading} {}: drop {} (seeds {seeds:?})\n\n| model | {} | kept |\n|---|{}---:|\n",
+                "\n{heading} {}: drop {} (seeds {seeds:?}{})\n\n| model | {} | kept |\n|---|{}---:|\n",
                 study.dataset,
                 target.name(),
+                study
+                    .modalities
+                    .as_ref()
+                    .map_or(String::new(), |m| format!("; modalities here: {m}")),
                 rates
                     .iter()
                     .map(|r| format!("{r}"))

@@ -20,6 +20,7 @@ use super::aggregate::build_boards;
 use super::leaderboard::{label, p_text};
 use super::missing;
 use crate::record::read::load_results;
+use crate::record::result::modality_note;
 use crate::record::RunResult;
 
 pub const START: &str = "<!-- snippet: ";
@@ -227,8 +228,9 @@ pub fn board(root: &Path, folder: &str, dataset: &str, reference: &str) -> Resul
     let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let _ = writeln!(
         out,
-        "\n{dataset}, {} test samples, seeds {}: test metrics ×100, mean ± std over seeds, epoch selected on validation; p: paired two-sided t-test against `{reference}` over matched seeds; Holm p: adjusted by Holm's method over the {} comparisons against `{reference}`. Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
+        "\n{dataset}, {} test samples{}, seeds {}: test metrics ×100, mean ± std over seeds, epoch selected on validation; p: paired two-sided t-test against `{reference}` over matched seeds; Holm p: adjusted by Holm's method over the {} comparisons against `{reference}`. Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
         board.test_samples,
+        modality_note(&board.source).map_or(String::new(), |m| format!(" ({m})")),
         seeds.join(", "),
         board
             .rows
@@ -292,9 +294,18 @@ pub fn grid(root: &Path, folder: &str, metric: &str, reference: &str) -> Result<
             .collect();
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     }
+    let modalities: Vec<String> = boards
+        .iter()
+        .filter_map(|b| Some(format!("{}: {}", b.dataset, modality_note(&b.source)?)))
+        .collect();
+    let modalities = if modalities.is_empty() {
+        String::new()
+    } else {
+        format!(" Modalities: {}.", modalities.join("; "))
+    };
     let _ = writeln!(
         out,
-        "\nTest {metric} ×100, mean ± std over seeds, epoch selected on validation; rows by their sum over datasets. Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
+        "\nTest {metric} ×100, mean ± std over seeds, epoch selected on validation; rows by their sum over datasets.{modalities} Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
         link(folder)
     );
     Ok(out)

@@ -257,6 +257,23 @@ pub fn summary_table(rows: &[SummaryRow], markdown: bool) -> Table {
     table
 }
 
+/// Under a summary: each dataset's source as its runs recorded it, and which modalities are
+/// present, stand-ins or absent, so that no number is read without them.
+pub fn data_notes(results: &[RunResult]) -> String {
+    let mut seen = std::collections::BTreeMap::new();
+    for r in results {
+        seen.entry(r.config.dataset.clone())
+            .or_insert_with(|| r.dataset.source.clone());
+    }
+    let mut out = String::from("\nData:\n\n");
+    for (dataset, source) in seen {
+        let modalities = crate::record::result::modality_note(&source)
+            .map_or(String::new(), |note| format!(" Modalities: {note}."));
+        out.push_str(&format!("- {dataset}: {source}.{modalities}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
