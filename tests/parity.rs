@@ -9,80 +9,19 @@ use crate::common;
 
 use std::collections::HashMap;
 
-use mmsr_bench::config::ModelSpec;
-use mmsr_bench::dataset::{InteractionDataset, PreparedDataset, Provenance, SplitConfig};
-use mmsr_bench::graph::{
-    build_graph, DenseGraphBatch, EdgeLists, GraphBatch, GraphSet, SparseGraphBatch,
-};
-use mmsr_bench::modality::codes::{CodeBook, CodeConfig, ModalityCodes};
-use mmsr_bench::modality::ItemSideInfo;
-use mmsr_bench::model::graph::han_gnn::official::{load_official, to_official};
-use mmsr_bench::model::graph::han_gnn::HanLayer;
-use mmsr_bench::model::graph::{GraphModelConfig, GraphRecommender};
-use mmsr_bench::model::{self, Batch, BatchInput, Model, ModelContext, Recommender};
-use serde_json::Value;
-use tch::{nn, Device, Kind, Tensor};
+use mmsr_bench::model::graph::han_gnn::parity::{self, our_graphs, RawSample};
+use tch::{Device, Kind, Tensor};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     common::shared_data(&format!("mmsr-parity/{name}"))
 }
 
 fn tensors(name: &str) -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(fixture(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-        .into_iter()
-        .collect()
-}
-
-struct RawSample {
-    seq: Vec<u32>,
-    bundles_1: Vec<Vec<u32>>,
-    bundles_2: Vec<Vec<u32>>,
-    target: u32,
+    parity::read_tensors(&fixture(name)).unwrap()
 }
 
 fn samples(json_file: &str) -> Vec<RawSample> {
-    let text = std::fs::read_to_string(fixture(json_file)).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
-    let list = |v: &Value| -> Vec<u32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect()
-    };
-    json["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| RawSample {
-            seq: list(&s["seq"]),
-            bundles_1: s["bundles_1"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(list)
-                .collect(),
-            bundles_2: s["bundles_2"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(list)
-                .collect(),
-            target: s["target"].as_u64().unwrap() as u32,
-        })
-        .collect()
-}
-
-/// Our graphs of the raw samples: list [1] in the builder's first code group (node type 2) and
-/// list [2] in the second, as the official loader reads them.
-fn our_graphs(raw: &[RawSample]) -> GraphSet {
-    GraphSet::build_with(raw.len(), |i, scratch| {
-        let s = &raw[i];
-        let first: Vec<&[u32]> = s.bundles_1.iter().map(Vec::as_slice).collect();
-        let second: Vec<&[u32]> = s.bundles_2.iter().map(Vec::as_slice).collect();
-        build_graph(&s.seq, &first, &second, scratch)
-    })
+    parity::read_samples(&fixture(json_file)).unwrap()
 }
 
 fn int_rows(t: &Tensor) -> Vec<Vec<i64>> {
@@ -157,183 +96,29 @@ fn graph_builder_matches_the_official_beauty_batch() {
     check_graphs(&samples("batch.json"), &tensors("batch.safetensors"));
 }
 
-/// A dataset shell with Beauty's id layout (12,101 items, 30 + 30 codes): what `han-gnn` needs
-/// to size its tables. Its interactions are never read.
-fn beauty_layout() -> PreparedDataset {
-    let items = 12_101usize;
-    let interactions = InteractionDataset {
-        user_keys: vec!["u".into()],
-        item_keys: (1..=items).map(|i| i.to_string()).collect(),
-        sequences: vec![vec![1, 2, 3, 4, 5]],
-    };
-    let provenance = Provenance {
-        source: "mmsr-parity id layout".into(),
-        k_core: None,
-        min_rating: None,
-    };
-    let side = ItemSideInfo {
-        titles: vec![None; items],
-        ..ItemSideInfo::default()
-    };
-    let mut data = PreparedDataset::new(
-        "parity",
-        provenance,
-        interactions,
-        SplitConfig::default(),
-        side,
-    );
-    let book = || CodeBook {
-        num_codes: 30,
-        centres: Vec::new(),
-        centre_dim: 0,
-        links: vec![Vec::new(); items + 1],
-        reduced: Vec::new(),
-        reduced_dim: 0,
-    };
-    data.codes = Some(ModalityCodes {
-        config: CodeConfig::default(),
-        image: Some(book()),
-        text: Some(book()),
-    });
-    data
-}
-
-fn assert_close(name: &str, ours: &Tensor, official: &Tensor, tolerance: f64) {
-    assert_eq!(ours.size(), official.size(), "{name}: shape");
-    let diff = (ours - official).abs().max().double_value(&[]);
-    // Printed for the record: cargo test --release --test parity -- --nocapture
-    eprintln!("{name}: max |Δ| = {diff:e} (tolerance {tolerance:e})");
-    assert!(
-        diff <= tolerance,
-        "{name}: max |Δ| = {diff:e} > {tolerance:e}"
-    );
-}
-
-/// Loads the official weights into `han-gnn` (compat) in `layout`, runs the fixture's batch in
-/// eval mode and compares outputs and gradients.
+/// The official weights in `han-gnn` (compat) in `layout`: outputs, loss, every gradient and
+/// the structural zeros within the fixture's tolerances (the comparison lives in the library so
+/// that `mmsr-bench parity --device cuda` runs the same one on a GPU).
 fn check_model(layout: &str) {
-    let raw = samples("batch.json");
-    let data = beauty_layout();
-    let mut spec = ModelSpec::named("han-gnn");
-    spec.params.insert("layout".into(), Value::from(layout));
-    let resolved = model::resolve(&spec).unwrap();
-    let config: GraphModelConfig<HanLayer> =
-        serde_json::from_value(resolved.params.clone()).unwrap();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let context = ModelContext {
-        dataset: &data,
-        device: Device::Cpu,
-    };
-    let han = GraphRecommender::<HanLayer>::new(&vs.root(), &config, &context).unwrap();
-    let weights = tensors("weights.safetensors");
-    load_official(&vs, &weights).unwrap();
-    // The 13 parameters the official forward uses, minus the gate's last bias (it cancels in
-    // the gate's softmax; see `Gate`), with the four a_r as one table.
-    assert_eq!(
-        vs.variables().len(),
-        9,
-        "exactly the parameters the official forward uses"
-    );
-
-    let set = our_graphs(&raw);
-    let indices: Vec<usize> = (0..raw.len()).collect();
-    let graph = match layout {
-        "dense" => GraphBatch::Dense(DenseGraphBatch::assemble(&set, None, &indices, Device::Cpu)),
-        _ => GraphBatch::Sparse(SparseGraphBatch::assemble(
-            &set,
-            &indices,
-            EdgeLists::Phases,
-            Device::Cpu,
-        )),
-    };
-    let targets: Vec<i64> = raw.iter().map(|s| i64::from(s.target) - 1).collect();
-    let batch = Batch {
-        size: raw.len(),
-        targets: Tensor::from_slice(&targets),
-        input: BatchInput::Graph(graph),
-    };
-    let outputs = tensors("outputs.safetensors");
-    let sequence = han.user_representations(&batch, false);
-    assert_close(
-        &format!("{layout}: seq_hidden"),
-        &sequence,
-        &outputs["seq_hidden"],
-        1e-6,
-    );
-    let scores = han.scores(&batch, false);
-    assert_close(
-        &format!("{layout}: scores"),
-        &scores,
-        &outputs["scores"],
-        1e-6,
-    );
-    let loss = scores.cross_entropy_for_logits(&batch.targets);
-    assert_close(&format!("{layout}: loss"), &loss, &outputs["loss"], 1e-5);
-
-    loss.backward();
-    let ours = to_official(&vs, |v| v.grad());
-    let official = tensors("grads.safetensors");
-    let cancelled = "local_agg.projection.2.bias";
-    assert_eq!(
-        ours.len() + 1,
-        official.len(),
-        "the same parameters get gradients"
-    );
-    for (name, reference) in &official {
-        if name == cancelled {
-            // Mathematically zero; the official float32 value is rounding noise.
-            assert!(reference.abs().max().double_value(&[]) < 1e-10, "{name}");
-            continue;
-        }
-        let g = &ours[name];
-        let scale = reference.abs().max().double_value(&[]);
-        assert_close(
-            &format!("{layout}: grad {name}"),
-            g,
-            reference,
-            1e-5 * scale + 1e-10,
+    let comparisons = parity::compare(&fixture(""), layout, Device::Cpu).unwrap();
+    // Printed for the record: cargo test --release --test suite parity:: -- --nocapture
+    for c in &comparisons {
+        eprintln!(
+            "{layout}: {}: max |Δ| = {:e} (tolerance {:e})",
+            c.name, c.max_abs_diff, c.tolerance
         );
     }
-    // The structural zeros of the fixture README §2.4, exactly.
-    let zero = |t: Tensor, what: &str| {
-        assert_eq!(
-            t.abs().max().double_value(&[]),
-            0.0,
-            "{layout}: {what} must be exactly zero"
-        )
-    };
-    zero(
-        ours["local_agg.a_params.1"].shallow_clone(),
-        "a_2 (relation 2)",
+    let grads = comparisons
+        .iter()
+        .filter(|c| c.name.starts_with("grad "))
+        .count();
+    assert_eq!(grads, 13, "every official gradient is compared");
+    assert!(
+        comparisons.len() >= 3 + 13 + 7,
+        "outputs, gradients and zeros"
     );
-    zero(
-        ours["local_agg.a_params.3"].shallow_clone(),
-        "a_4 (relation 4)",
-    );
-    zero(ours["local_agg.W_Q"].get(0), "W_Q[0]");
-    zero(
-        ours["node_type_embedding.weight"].get(0),
-        "type embedding of padding",
-    );
-    zero(
-        ours["pos_embedding.weight"].narrow(0, 50, 100),
-        "position rows 50..149",
-    );
-    zero(ours["embedding.weight"].get(0), "embedding row 0");
-    let code_rows = |start: i64| {
-        ours["embedding.weight"]
-            .narrow(0, start, 30)
-            .abs()
-            .sum_dim_intlist(1, false, Kind::Float)
-            .gt(0.0)
-            .sum(Kind::Int64)
-            .int64_value(&[])
-    };
-    assert_eq!(
-        (code_rows(12_102), code_rows(12_132)),
-        (20, 20),
-        "{layout}: code rows with gradient"
-    );
+    let failed: Vec<_> = comparisons.iter().filter(|c| !c.passed()).collect();
+    assert!(failed.is_empty(), "{layout}: {failed:#?}");
 }
 
 #[test]

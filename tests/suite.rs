@@ -13,6 +13,7 @@ mod determinism;
 mod docs;
 mod download_all;
 mod fuzz;
+mod gpu_check;
 mod graph_models;
 mod hgt;
 mod hostile_pickles;

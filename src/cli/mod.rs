@@ -9,6 +9,7 @@ mod export;
 mod leaderboard;
 mod list;
 mod merge;
+mod parity;
 mod plan;
 mod prepare;
 mod run;
@@ -83,6 +84,9 @@ pub enum Command {
     /// The scaling study of the O(2L|U||E|) claim: time per epoch and per 1,000 inferences
     /// against |U|, K, C, m, L, D and B, with log-log fits (spec §9).
     Scaling(scaling::ScalingArgs),
+    /// HAN-GNN (compat) against the official model on the golden fixture (outputs, loss, every
+    /// gradient), on any device; exit 1 when a comparison is out of tolerance.
+    Parity(parity::ParityArgs),
     /// List the datasets and whether they are prepared.
     Datasets,
     /// List the models (`--params`: with every parameter and its default; `--markdown`: as the
@@ -197,6 +201,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Leaderboard(args) => leaderboard::execute(args),
         Command::Check(args) => check::execute(&cli, args),
         Command::Scaling(args) => scaling::execute(&cli, args),
+        Command::Parity(args) => parity::execute(args),
         Command::Datasets => list::datasets(&cli),
         Command::Models(args) => list::models(args),
         Command::Docs(args) => docs::execute(args),

@@ -262,11 +262,18 @@ pub fn markdown(report: &ReproductionReport) -> String {
             reference.epochs.len()
         );
     }
+    out.push_str(&sections(report, "##"));
+    out
+}
+
+/// The tables of [`markdown`] without its title, each study under a `heading` line.
+pub fn sections(report: &ReproductionReport, heading: &str) -> String {
+    let mut out = String::new();
     let reference = report.reference.as_ref();
     for study in &report.studies {
         let _ = writeln!(
             out,
-            "\n## {} / {}\n\nSeeds {:?}, epochs run {:?} (configuration {}).\n",
+            "\n{heading} {} / {}\n\nSeeds {:?}, epochs run {:?} (configuration {}).\n",
             study.dataset, study.model, study.seeds, study.epochs_run, study.variant
         );
         out.push_str(

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use super::aggregate::build_boards;
 use super::leaderboard::{label, p_text};
 use super::missing;
+use super::reproduction;
 use crate::record::read::load_results;
 use crate::record::result::modality_note;
 use crate::record::RunResult;
@@ -41,6 +42,8 @@ pub enum Spec {
     Missing { folder: String, dataset: String },
     /// A scaling study's fitted exponents.
     Scaling { folder: String },
+    /// The per-epoch reproduction tables of a folder's `--protocol official` runs.
+    Reproduction { folder: String },
 }
 
 impl Spec {
@@ -64,8 +67,11 @@ impl Spec {
             ["scaling", folder] => Spec::Scaling {
                 folder: folder.to_string(),
             },
+            ["reproduction", folder] => Spec::Reproduction {
+                folder: folder.to_string(),
+            },
             _ => bail!(
-                "unknown snippet {text:?}; known: models, ablations, board FOLDER DATASET, grid FOLDER METRIC, missing FOLDER DATASET, scaling FOLDER"
+                "unknown snippet {text:?}; known: models, ablations, board FOLDER DATASET, grid FOLDER METRIC, missing FOLDER DATASET, scaling FOLDER, reproduction FOLDER"
             ),
         };
         Ok(spec)
@@ -309,6 +315,34 @@ pub fn grid(root: &Path, folder: &str, metric: &str, reference: &str) -> Result<
         link(folder)
     );
     Ok(out)
+}
+
+/// `reproduction FOLDER`: the tables of the folder's runs under `--protocol official` beside
+/// the reference curve its reproduction.json keeps.
+pub fn reproduction_tables(root: &Path, folder: &str) -> Result<String> {
+    let results = load_folder(root, folder)?;
+    let path = root.join(folder).join("reproduction.json");
+    let stored: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let reference = serde_json::from_value(stored["reference"].clone())
+        .with_context(|| format!("{}: the reference curve", path.display()))?;
+    let report = reproduction::build(&results, reference);
+    if report.studies.is_empty() {
+        bail!("{folder} has no runs under --protocol official");
+    }
+    let mut out = reproduction::sections(&report, "####");
+    let _ = writeln!(
+        out,
+        "\nTest metrics ×100 under `--protocol official` (optimistic: selected on test), reference {}. Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
+        report
+            .reference
+            .as_ref()
+            .map_or("none".to_string(), |r| format!("`{}`", r.source)),
+        link(folder)
+    );
+    Ok(out.trim_start().to_string())
 }
 
 /// `missing FOLDER DATASET`: the study's tables of one dataset.

@@ -8,6 +8,7 @@
 
 pub mod attention;
 pub mod official;
+pub mod parity;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
