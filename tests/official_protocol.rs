@@ -215,6 +215,10 @@ fn edit(path: &Path, f: impl FnOnce(&mut Value)) {
 fn check_passes_official_runs_and_replays_their_rule() {
     let (code, text) = check(submission());
     assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("4 of 4 runs are under protocol official: their numbers are selected on test (optimistic)"),
+        "check labels them: {text}"
+    );
 
     // A curve cut short: the rule, replayed, would have gone on (or the cap not reached).
     let dir = copy();

@@ -168,6 +168,16 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
         }
     }
     provenance(&runs, options.strict, &mut findings, &mut notes);
+    let official = runs
+        .iter()
+        .filter(|(_, r)| r.config.train.protocol == crate::config::Protocol::Official)
+        .count();
+    if official > 0 {
+        notes.push(format!(
+            "{official} of {} runs are under protocol official: their numbers are selected on test (optimistic), checked as such, and never leaderboard rows",
+            runs.len()
+        ));
+    }
     summary::duplicates(&runs, &mut findings);
     summary::summary(root, &runs, &mut findings);
     summary::generated_tables(root, &runs, &mut findings);
