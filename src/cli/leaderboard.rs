@@ -242,12 +242,7 @@ fn reference_curve(log: Option<&Path>, out: &Path) -> Result<Option<ReferenceCur
     if !stored.is_file() {
         return Ok(None);
     }
-    let bytes = crate::record::read::read_input(&stored)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", stored.display()))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not JSON", stored.display()))?;
-    serde_json::from_value(value["reference"].clone())
-        .with_context(|| format!("{}: the reference curve", stored.display()))
+    reproduction::stored_reference(&stored)
 }
 
 /// Writes reproduction.{md,json} and plots/<dataset>-reproduction-<model>.svg when `results`

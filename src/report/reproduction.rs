@@ -64,6 +64,17 @@ impl ReferenceCurve {
     }
 }
 
+/// The reference curve kept in a folder's `reproduction.json` (`None` when it keeps none); read
+/// through `record::read`'s bounds, like every file of a results folder.
+pub fn stored_reference(path: &Path) -> Result<Option<ReferenceCurve>> {
+    let bytes = crate::record::read::read_input(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+    serde_json::from_value(value["reference"].clone())
+        .map_err(|e| anyhow::anyhow!("{}: the reference curve: {e}", path.display()))
+}
+
 /// Reads the per-epoch table of a log transcribed as Markdown (the layout of
 /// `official-beauty/LOG.md`): a header row with `epoch` and, for each metric, a column named
 /// `HR@5`, `MRR@5`, `HR@20`, `MRR@20` and `NDCG@5 corrected`, `NDCG@20 corrected` (the correct

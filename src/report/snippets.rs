@@ -321,13 +321,7 @@ pub fn grid(root: &Path, folder: &str, metric: &str, reference: &str) -> Result<
 /// the reference curve its reproduction.json keeps.
 pub fn reproduction_tables(root: &Path, folder: &str) -> Result<String> {
     let results = load_folder(root, folder)?;
-    let path = root.join(folder).join("reproduction.json");
-    let stored: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not JSON", path.display()))?;
-    let reference = serde_json::from_value(stored["reference"].clone())
-        .with_context(|| format!("{}: the reference curve", path.display()))?;
+    let reference = reproduction::stored_reference(&root.join(folder).join("reproduction.json"))?;
     let report = reproduction::build(&results, reference);
     if report.studies.is_empty() {
         bail!("{folder} has no runs under --protocol official");
