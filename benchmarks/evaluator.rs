@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use mmsr_bench::eval::{rank_of_target, MetricAccumulator};
 use mmsr_bench::train::evaluation::target_ranks;
 use tch::{Device, Kind, Tensor};
@@ -46,4 +46,9 @@ fn tensor_ranks(c: &mut Criterion) {
 }
 
 criterion_group!(benches, pure_rank, tensor_ranks);
-criterion_main!(benches);
+// criterion_main! with the binary's OpenMP wait policy first (libgomp reads it at load time).
+fn main() {
+    mmsr_bench::openmp::apply_wait_policy();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use mmsr_bench::config::ModelSpec;
 use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
 use mmsr_bench::dataset::SplitConfig;
@@ -95,4 +95,9 @@ fn steps(c: &mut Criterion) {
 }
 
 criterion_group!(benches, steps);
-criterion_main!(benches);
+// criterion_main! with the binary's OpenMP wait policy first (libgomp reads it at load time).
+fn main() {
+    mmsr_bench::openmp::apply_wait_policy();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

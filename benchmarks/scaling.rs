@@ -7,8 +7,10 @@
 //! - `edges`: one training step of HAN-GNN (sparse and dense) and `kv-attention` on the same 128
 //!   synthetic samples with K = 1, 3, 5 codes per item and modality (the study's K factor).
 //! - `beauty`: one training step on 128 real Beauty samples and one inference pass (scores and
-//!   ranks) over its first 1,000 test samples, when `beauty-offline` is prepared under
-//!   `MMSR_DATA_DIR` (default `data/`); skipped with a message otherwise.
+//!   ranks) over its first 1,000 test samples, for those graph models and for the sequence and
+//!   fusion models (`sasrec`, `sasrec-early`, `sasrec-late`, `gru4rec`), when `beauty-offline`
+//!   is prepared under `MMSR_DATA_DIR` (default `data/`); skipped with a message otherwise.
+//!   `MMSR_BENCH_MODELS=sasrec,han-gnn (dense)` limits the set.
 //!
 //! `MMSR_BENCH_DEVICE=cuda` runs them on a GPU; every timing waits for CUDA before the clock is
 //! read.
@@ -16,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use mmsr_bench::config::ModelSpec;
 use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
 use mmsr_bench::dataset::{registry, PreparedDataset, SampleSet, SplitConfig};
@@ -35,6 +37,9 @@ const CONTESTANTS: [(&str, bool); 3] = [
     ("han-gnn", true),
     ("kv-attention", false),
 ];
+
+/// Sequence and fusion models, measured on Beauty only (the `edges` factor does not apply).
+const SEQUENCE_CONTESTANTS: [&str; 4] = ["sasrec", "sasrec-early", "sasrec-late", "gru4rec"];
 
 fn device() -> Device {
     match std::env::var("MMSR_BENCH_DEVICE").as_deref() {
@@ -173,6 +178,22 @@ fn edges(c: &mut Criterion) {
     group.finish();
 }
 
+/// The Beauty benches' contestants: the graph models of the study and the sequence and fusion
+/// models, limited by `MMSR_BENCH_MODELS=sasrec,gru4rec` (names, `(dense)` for the dense layout).
+fn beauty_contestants() -> Vec<(&'static str, bool)> {
+    let only = std::env::var("MMSR_BENCH_MODELS").ok();
+    CONTESTANTS
+        .into_iter()
+        .chain(SEQUENCE_CONTESTANTS.map(|name| (name, false)))
+        .filter(|&(name, dense)| {
+            only.as_ref().is_none_or(|list| {
+                list.split(',')
+                    .any(|wanted| wanted.trim() == label(name, dense))
+            })
+        })
+        .collect()
+}
+
 fn beauty(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
@@ -202,7 +223,7 @@ fn beauty(c: &mut Criterion) {
     let test_graphs = GraphSet::build(&test, Some(&bundles));
     let mut group = c.benchmark_group("beauty");
     group.sample_size(10);
-    for (name, dense) in CONTESTANTS {
+    for (name, dense) in beauty_contestants() {
         let contestant = build(name, dense, &data, device);
         train_step(
             &mut group,
@@ -213,12 +234,12 @@ fn beauty(c: &mut Criterion) {
             device,
         );
         // As in a run: inference reads the receptive fields.
-        let InputKind::Graph(input) = contestant.resolved.kind else {
-            unreachable!("graph models")
+        let pruned = match contestant.resolved.kind {
+            InputKind::Graph(input) => input
+                .evaluation_reach()
+                .map(|reach| test_graphs.receptive_field(reach)),
+            InputKind::Sequence | InputKind::None => None,
         };
-        let pruned = input
-            .evaluation_reach()
-            .map(|reach| test_graphs.receptive_field(reach));
         let source = BatchSource::new(
             &test,
             Some(
@@ -246,4 +267,9 @@ fn beauty(c: &mut Criterion) {
 }
 
 criterion_group!(benches, floor, edges, beauty);
-criterion_main!(benches);
+// criterion_main! with the binary's OpenMP wait policy first (libgomp reads it at load time).
+fn main() {
+    mmsr_bench::openmp::apply_wait_policy();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    mmsr_bench::openmp::apply_wait_policy();
     mmsr_bench::allocator::tune();
     mmsr_bench::guard::install_hook();
     let cli = mmsr_bench::cli::Cli::parse();

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::fs;
 
-use common::{mmsr, stderr, stdout};
+use common::{mmsr, mmsr_command, stderr, stdout};
 use serde_json::Value;
 
 #[test]
@@ -154,6 +154,44 @@ fn run_pop_writes_a_complete_result_and_reuses_it() {
         stdout(&again).contains("already computed"),
         "{}",
         stdout(&again)
+    );
+}
+
+/// libgomp reads its wait policy only when libtorch loads, so the binary re-executes itself
+/// with `GOMP_SPINCOUNT=1000` when the user set no policy, keeps a policy the user set, and
+/// records the one in effect; the recorded value is read from the process libgomp started in.
+#[test]
+fn the_openmp_wait_policy_is_chosen_once_and_recorded() {
+    let policy_of = |set: Option<(&str, &str)>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = mmsr_command(
+            dir.path(),
+            &["-q", "run", "--model", "pop", "--dataset", "synthetic"],
+        );
+        command
+            .env_remove("OMP_WAIT_POLICY")
+            .env_remove("GOMP_SPINCOUNT");
+        if let Some((name, value)) = set {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let runs = dir.path().join("results/runs/synthetic/pop");
+        let file = fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+        let result: Value = serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+        result["environment"]["wait_policy"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(policy_of(None), "GOMP_SPINCOUNT=1000");
+    assert_eq!(
+        policy_of(Some(("GOMP_SPINCOUNT", "300000"))),
+        "GOMP_SPINCOUNT=300000"
+    );
+    assert_eq!(
+        policy_of(Some(("OMP_WAIT_POLICY", "ACTIVE"))),
+        "OMP_WAIT_POLICY=ACTIVE"
     );
 }
 

@@ -129,14 +129,15 @@ impl SasRecEarly {
     }
 
     fn states(&self, table: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
-        self.encoder
-            .states(&self.inputs(table, input), input, train)
+        input.encode_by_length(|part| self.encoder.states(&self.inputs(table, part), part, train))
     }
 }
 
 impl Model for SasRecEarly {
     type Config = SasRecConfig;
-    const VERSION: u32 = 1;
+    /// 2: length buckets and SASRec's last block at the last item only (other dropout draws
+    /// and rounding, so other numbers).
+    const VERSION: u32 = 2;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence
@@ -196,17 +197,19 @@ impl SasRecLate {
                 None => self.items.table().shallow_clone(),
                 Some((vectors, project)) => project.forward(&vectors.filled()),
             };
-            let hidden = channel.modality.as_ref().and_then(|(vectors, project)| {
-                let dropped = input.dropped(vectors.modality)?;
-                Some((vectors.at_positions(&input.items, dropped), project))
-            });
-            let embedded = match hidden {
-                Some((at_positions, project)) => {
-                    zero_padding(project.forward(&at_positions), &input.items)
-                }
-                None => embed_rows(&table, &input.items),
-            };
-            states.push(channel.encoder.states(&embedded, input, train));
+            states.push(input.encode_by_length(|part| {
+                let hidden = channel.modality.as_ref().and_then(|(vectors, project)| {
+                    let dropped = part.dropped(vectors.modality)?;
+                    Some((vectors.at_positions(&part.items, dropped), project))
+                });
+                let embedded = match hidden {
+                    Some((at_positions, project)) => {
+                        zero_padding(project.forward(&at_positions), &part.items)
+                    }
+                    None => embed_rows(&table, &part.items),
+                };
+                channel.encoder.states(&embedded, part, train)
+            }));
             tables.push(table);
         }
         (Tensor::cat(&tables, 1), Tensor::cat(&states, 1))
@@ -215,7 +218,9 @@ impl SasRecLate {
 
 impl Model for SasRecLate {
     type Config = SasRecConfig;
-    const VERSION: u32 = 1;
+    /// 2: length buckets and SASRec's last block at the last item only (other dropout draws
+    /// and rounding, so other numbers).
+    const VERSION: u32 = 2;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence

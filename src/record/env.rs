@@ -17,6 +17,10 @@ pub struct Environment {
     pub cpu_model: String,
     pub logical_cpus: usize,
     pub torch_threads: i32,
+    /// libgomp's wait policy (`crate::openmp`): changes speed beside other processes, never
+    /// numbers, so it is provenance, not identity. Absent in results made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_policy: Option<String>,
     pub gpu_model: Option<String>,
     pub os: String,
 }
@@ -33,6 +37,7 @@ impl Environment {
             cpu_model: probe::cpu_model().unwrap_or_else(|| "unknown".to_string()),
             logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             torch_threads: tch::get_num_threads(),
+            wait_policy: Some(crate::openmp::wait_policy()),
             gpu_model: match device {
                 Device::Cuda(index) => probe::gpu_model(index),
                 _ => None,

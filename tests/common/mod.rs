@@ -81,8 +81,10 @@ pub const SMALL_GRAPH_MATRIX: &[&str] = &[
 
 /// The mmsr-bench binary with `args` inside `dir`, with one libtorch (OpenMP) thread: the
 /// suite's tests run side by side, and OpenMP threads of several processes on few cores spin
-/// against each other (two `check --rerun` of 6.6 s each took 36 s together with two threads
-/// each; a test that took 30 s alone took 232 s in the suite).
+/// against each other (before the binary shortened libgomp's spin, two `check --rerun` of 6.6 s
+/// each took 36 s together with two threads each; a test that took 30 s alone took 232 s in
+/// the suite). The wait policy comes from `.cargo/config.toml`, so the binary need not
+/// re-execute itself to set it.
 pub fn mmsr_command(dir: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mmsr-bench"));
     command

@@ -121,6 +121,40 @@ impl Block {
         let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
         self.ffn_norm.forward(&(outer + h))
     }
+
+    /// [`Block::forward`] at each sample's last item only: [B, D]. Keys and values still cover
+    /// every position, but queries, the output map, the norms and the feed-forward network run
+    /// for one position a sample, the only state the model reads after its last block.
+    fn forward_at_last(
+        &self,
+        h: &Tensor,
+        input: &SequenceBatch,
+        c: &SasRecConfig,
+        train: bool,
+    ) -> Tensor {
+        let (b, l, d) = h.size3().expect("[B, L, D]");
+        let head_dim = d / c.heads;
+        let h_last = input.last(h);
+        let q = self.query.forward(&h_last).view([b, c.heads, 1, head_dim]);
+        let split = |x: Tensor| x.view([b, l, c.heads, head_dim]).transpose(1, 2);
+        let (k, v) = (split(self.key.forward(h)), split(self.value.forward(h)));
+        let logits = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
+        // The causal row of the last item: every position before the right padding.
+        let allowed = Tensor::arange(l, (Kind::Int64, h.device()))
+            .unsqueeze(0)
+            .lt_tensor(&input.lengths.unsqueeze(1))
+            .view([b, 1, 1, l]);
+        let weights = logits
+            .masked_fill(&allowed.logical_not(), NEG)
+            .softmax(-1, Kind::Float);
+        let weights = dropout(&weights, c.attention_dropout, train);
+        let context = weights.matmul(&v).view([b, d]);
+        let attended = dropout(&self.output.forward(&context), c.dropout, train);
+        let h = self.attention_norm.forward(&(attended + h_last));
+        let inner = self.inner.forward(&h).gelu("none");
+        let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
+        self.ffn_norm.forward(&(outer + h))
+    }
 }
 
 /// The SASRec sequence encoder over given input embeddings: positions, LayerNorm, dropout,
@@ -164,10 +198,11 @@ impl SasRecEncoder {
         let allowed = Tensor::ones([width, width], (Kind::Bool, h.device()))
             .tril(0)
             .view([1, 1, width, width]);
-        for block in &self.blocks {
+        let (last, earlier) = self.blocks.split_last().expect("at least one block");
+        for block in earlier {
             h = block.forward(&h, &allowed, c, train);
         }
-        input.last(&h)
+        last.forward_at_last(&h, input, c, train)
     }
 }
 
@@ -193,14 +228,18 @@ pub struct SasRec {
 impl SasRec {
     /// Sequence representations [B, D] at each sample's last item.
     fn states(&self, input: &SequenceBatch, train: bool) -> Tensor {
-        self.encoder
-            .states(&self.items.embed(&input.items), input, train)
+        input.encode_by_length(|part| {
+            self.encoder
+                .states(&self.items.embed(&part.items), part, train)
+        })
     }
 }
 
 impl Model for SasRec {
     type Config = SasRecConfig;
-    const VERSION: u32 = 1;
+    /// 2: length buckets and the last block at the last item only (the same function of a
+    /// sample's input; other dropout draws and rounding, so other numbers).
+    const VERSION: u32 = 2;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence
