@@ -23,6 +23,7 @@ dense: [han-gnn]
 detail_models: [han-gnn]
 inference_samples: 64
 kmeans_iterations: 5
+repeats: 2
 defaults: {users: 1.0, links: 3, clusters: 30, max_len: 50, layers: 1, tied: true, dim: 16, batch: 64}
 factors:
   users: [0.25, 0.5, 1.0]
@@ -102,16 +103,36 @@ fn a_small_study_measures_every_point_and_reports_it() {
         assert_eq!(m.inference_samples, 64);
     }
 
-    // The default point is measured once and reported under each factor.
-    let default_runs: Vec<_> = study
-        .measurements
-        .iter()
-        .filter(|m| m.model == "han-gnn" && !m.dense && m.point == study.config.defaults)
-        .collect();
-    assert!(default_runs.len() >= 5, "{}", default_runs.len());
-    assert!(default_runs
-        .iter()
-        .all(|m| m.train_seconds == default_runs[0].train_seconds));
+    // Two rounds: every point twice, the second round after the whole first one (a point's
+    // repeats never back to back); within a round the default point is measured once and
+    // reported under each factor.
+    let rounds: Vec<usize> = study.measurements.iter().map(|m| m.repeat).collect();
+    let first_of_second = rounds.iter().position(|&r| r == 1).unwrap();
+    assert!(rounds[..first_of_second].iter().all(|&r| r == 0));
+    assert!(rounds[first_of_second..].iter().all(|&r| r == 1));
+    assert_eq!(2 * first_of_second, rounds.len());
+    for repeat in 0..2 {
+        let default_runs: Vec<_> = study
+            .measurements
+            .iter()
+            .filter(|m| {
+                m.model == "han-gnn"
+                    && !m.dense
+                    && m.point == study.config.defaults
+                    && m.repeat == repeat
+            })
+            .collect();
+        assert!(default_runs.len() >= 5, "{}", default_runs.len());
+        assert!(default_runs
+            .iter()
+            .all(|m| m.train_seconds == default_runs[0].train_seconds));
+    }
+    // The fits read each point's median; the spread holds both repeats.
+    assert_eq!(2 * study.analysis.spread.len(), study.measurements.len());
+    for p in &study.analysis.spread {
+        assert_eq!(p.repeats, 2);
+        assert!((p.median - (p.min + p.max) / 2.0).abs() < 1e-12, "{p:?}");
+    }
 
     // Realised sizes: the graphs the library builds for the same users and codes.
     let data = generate(&synthetic(), &SplitConfig::default());

@@ -56,7 +56,7 @@ pub fn check_study(dir: &Path) -> Result<CheckReport> {
         serde_json::to_value(&study.analysis)?,
         serde_json::to_value(&recomputed)?,
     );
-    for key in ["fits", "ratio", "crossovers", "verdict"] {
+    for key in ["fits", "ratio", "crossovers", "verdict", "spread"] {
         if stored[key] != fresh[key] {
             findings.add(
                 &json,

@@ -201,6 +201,9 @@ impl Factors {
     }
 }
 
+/// The most rounds a study may ask for (each repeats every measurement).
+pub const MAX_REPEATS: usize = 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScalingConfig {
@@ -222,6 +225,9 @@ pub struct ScalingConfig {
     pub inference_samples: usize,
     /// k-means iterations when a `C` point re-clusters the stored reduced features.
     pub kmeans_iterations: usize,
+    /// Rounds of the whole study: each point is measured once per round, so its repeats are
+    /// interleaved with the other points' (never back to back), and the fits read the median.
+    pub repeats: usize,
     pub defaults: ScalingPoint,
     pub factors: Factors,
     /// Sizes of the generated dataset when `dataset` is `synthetic`.
@@ -239,6 +245,7 @@ impl Default for ScalingConfig {
             detail_models: vec!["han-gnn".into()],
             inference_samples: 1000,
             kmeans_iterations: 25,
+            repeats: 3,
             defaults: ScalingPoint::default(),
             factors: Factors::default(),
             synthetic: SyntheticConfig::default(),
@@ -325,6 +332,15 @@ impl ScalingConfig {
         }
         if self.kmeans_iterations == 0 {
             return invalid("kmeans_iterations", "at least 1".into());
+        }
+        if !(1..=MAX_REPEATS).contains(&self.repeats) {
+            return invalid(
+                "repeats",
+                format!(
+                    "{} is out of range: between 1 and {MAX_REPEATS} (3 gives each point a median)",
+                    self.repeats
+                ),
+            );
         }
         Ok(())
     }

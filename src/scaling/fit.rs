@@ -81,6 +81,24 @@ pub fn power_law(points: &[(f64, f64)]) -> Option<PowerFit> {
     })
 }
 
+/// Least squares `y = a + b·x` on the linear scale: `(a, b)`, or `None` with fewer than two
+/// distinct `x`. Its intercept `a` is the part of `y` that does not grow with `x`.
+pub fn straight_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx <= f64::EPSILON * mean_x.abs().max(1.0) {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let b = sxy / sxx;
+    Some((mean_y - b * mean_x, b))
+}
+
 /// Geometric mean of positive ratios (how many times one cost is another's across points).
 pub fn geometric_mean(values: &[f64]) -> Option<f64> {
     let logs: Vec<f64> = values
@@ -135,5 +153,14 @@ mod tests {
         assert!((two.slope - 2.0).abs() < 1e-12 && two.interval.is_none());
         assert_eq!(geometric_mean(&[2.0, 8.0]), Some(4.0));
         assert_eq!(geometric_mean(&[]), None);
+    }
+
+    #[test]
+    fn a_straight_line_gives_its_intercept() {
+        // y = 2 + 3x exactly; then a one-point and a constant-x input.
+        let (a, b) = straight_line(&[(1.0, 5.0), (2.0, 8.0), (4.0, 14.0)]).unwrap();
+        assert!((a - 2.0).abs() < 1e-12 && (b - 3.0).abs() < 1e-12);
+        assert!(straight_line(&[(1.0, 5.0)]).is_none());
+        assert!(straight_line(&[(2.0, 5.0), (2.0, 7.0)]).is_none());
     }
 }

@@ -44,6 +44,10 @@ pub struct Measurement {
     pub dense: bool,
     pub factor: Factor,
     pub value: f64,
+    /// Which round of the study measured it (0-based; 0 in studies made before points were
+    /// repeated).
+    #[serde(default)]
+    pub repeat: usize,
     pub point: ScalingPoint,
     /// Users whose training graphs formed the epoch.
     pub users: usize,
@@ -229,6 +233,7 @@ pub fn measure(
     let inference_seconds = start.elapsed().as_secs_f64();
     let samples = inference.len();
     Ok(Measurement {
+        repeat: 0,
         model: contestant.model.clone(),
         dense: contestant.dense,
         factor,

@@ -143,73 +143,78 @@ pub fn run_study(
     let mut measured: Vec<Measurement> = Vec::new();
     let mut skipped = Vec::new();
     let mut study_measurements = Vec::new();
-    for factor in Factor::ALL {
-        let mut current: Option<Variant> = None;
-        for value in config.factors.values(factor) {
-            let point = factor.apply(config.defaults, value);
-            let key = GraphKey::of(&point);
-            let variant = if key == default_key {
-                if default_variant.is_none() {
-                    default_variant = Some(build(data, &order, key, config, needs)?);
-                }
-                default_variant.as_ref().expect("just built")
-            } else {
-                if current.as_ref().is_none_or(|v| v.key != key) {
-                    drop(current.take()); // free the previous variant first
-                    current = Some(build(data, &order, key, config, needs)?);
-                }
-                current.as_ref().expect("just built")
-            };
-            for contestant in contestants(config, factor) {
-                let label = contestant.label();
-                if let Some(done) = measured
-                    .iter()
-                    .find(|m| m.contestant() == contestant && m.point == point)
-                {
-                    study_measurements.push(Measurement {
-                        factor,
-                        value,
-                        ..done.clone()
-                    });
-                    continue;
-                }
-                let outcome = resolve_at(&contestant, &point, centre_dim).and_then(|resolved| {
-                    measure(
-                        &contestant,
-                        &resolved,
-                        factor,
-                        value,
-                        &point,
-                        variant,
-                        &measure_options,
-                    )
-                });
-                match outcome {
-                    Ok(m) => {
-                        if options.verbose {
-                            eprintln!(
-                                "{factor} = {value}: {label}: {} graphs, Σ|E| {}, {:.2} s train ({:.1} ms/batch), {:.0} ms per 1000 inferred",
+    // Whole rounds, so that a point's repeats are separated by every other measurement.
+    for repeat in 0..config.repeats {
+        for factor in Factor::ALL {
+            let mut current: Option<Variant> = None;
+            for value in config.factors.values(factor) {
+                let point = factor.apply(config.defaults, value);
+                let key = GraphKey::of(&point);
+                let variant = if key == default_key {
+                    if default_variant.is_none() {
+                        default_variant = Some(build(data, &order, key, config, needs)?);
+                    }
+                    default_variant.as_ref().expect("just built")
+                } else {
+                    if current.as_ref().is_none_or(|v| v.key != key) {
+                        drop(current.take()); // free the previous variant first
+                        current = Some(build(data, &order, key, config, needs)?);
+                    }
+                    current.as_ref().expect("just built")
+                };
+                for contestant in contestants(config, factor) {
+                    let label = contestant.label();
+                    if let Some(done) = measured.iter().find(|m| {
+                        m.contestant() == contestant && m.point == point && m.repeat == repeat
+                    }) {
+                        study_measurements.push(Measurement {
+                            factor,
+                            value,
+                            ..done.clone()
+                        });
+                        continue;
+                    }
+                    let outcome =
+                        resolve_at(&contestant, &point, centre_dim).and_then(|resolved| {
+                            measure(
+                                &contestant,
+                                &resolved,
+                                factor,
+                                value,
+                                &point,
+                                variant,
+                                &measure_options,
+                            )
+                        });
+                    match outcome.map(|m| Measurement { repeat, ..m }) {
+                        Ok(m) => {
+                            if options.verbose {
+                                eprintln!(
+                                "round {}: {factor} = {value}: {label}: {} graphs, Σ|E| {}, {:.2} s train ({:.1} ms/batch), {:.0} ms per 1000 inferred",
+                                repeat + 1,
                                 m.train_graphs,
                                 m.total_edges,
                                 m.train_seconds,
                                 m.seconds_per_batch() * 1e3,
                                 m.inference_seconds_per_1000 * 1e3
                             );
+                            }
+                            measured.push(m.clone());
+                            study_measurements.push(m);
                         }
-                        measured.push(m.clone());
-                        study_measurements.push(m);
-                    }
-                    Err(reason) => {
-                        if options.verbose {
-                            eprintln!("{factor} = {value}: {label}: skipped ({reason})");
+                        Err(_) if repeat > 0 => {} // said in the first round
+                        Err(reason) => {
+                            if options.verbose {
+                                eprintln!("{factor} = {value}: {label}: skipped ({reason})");
+                            }
+                            skipped.push(Skipped {
+                                model: contestant.model.clone(),
+                                dense: contestant.dense,
+                                factor,
+                                value,
+                                reason,
+                            });
                         }
-                        skipped.push(Skipped {
-                            model: contestant.model.clone(),
-                            dense: contestant.dense,
-                            factor,
-                            value,
-                            reason,
-                        });
                     }
                 }
             }

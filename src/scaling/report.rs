@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use super::analysis::contestants_in;
+use super::analysis::{contestants_in, medians};
 use super::fit::PowerFit;
 use super::measure::{Contestant, Measurement};
 use super::{Factor, Study};
@@ -75,6 +75,22 @@ pub fn markdown(study: &Study) -> String {
         env.git_commit,
         study.total_seconds
     );
+    let rounds = study
+        .analysis
+        .spread
+        .iter()
+        .map(|p| p.repeats)
+        .max()
+        .unwrap_or(1);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        if rounds > 1 {
+            format!("Each point was measured {rounds} times, in rounds over the whole study (a point's repeats never back to back); fits, ratio and crossovers read each point's median, the tables give the range.")
+        } else {
+            "Each point was measured once (the study predates repeated rounds), so its fits carry no run-to-run spread.".to_string()
+        }
+    );
     let _ = writeln!(out, "## Verdict\n");
     for line in &study.analysis.verdict {
         let _ = writeln!(out, "- {line}");
@@ -84,31 +100,28 @@ pub fn markdown(study: &Study) -> String {
         "\n## Fitted exponents of training time (95 % interval)\n\n{}",
         fits_table(study)
     );
+    let points = medians(&study.measurements);
     for factor in Factor::ALL {
-        let rows: Vec<&Measurement> = study
-            .measurements
-            .iter()
-            .filter(|m| m.factor == factor)
-            .collect();
+        let rows: Vec<&Measurement> = points.iter().filter(|m| m.factor == factor).collect();
         if rows.is_empty() {
             continue;
         }
         let _ = writeln!(
             out,
-            "\n## {}\n\n| value | model | users | graphs | Σ\\|E\\| | Σn | train s | ms/batch | inference ms/1000 | peak MiB (start) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "\n## {}\n\n| value | model | users | graphs | Σ\\|E\\| | Σn | train s: median (min–max, repeats) | ms/batch | inference ms/1000 | peak MiB (start) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             factor.label()
         );
         for m in rows {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {} ({}) |",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.0} | {} ({}) |",
                 m.value,
                 m.contestant().label(),
                 m.users,
                 m.train_graphs,
                 m.total_edges,
                 m.total_nodes,
-                m.train_seconds,
+                train_spread(study, m),
                 m.seconds_per_batch() * 1e3,
                 m.inference_seconds_per_1000 * 1e3,
                 mib(m.peak_rss_bytes),
@@ -134,6 +147,18 @@ pub fn markdown(study: &Study) -> String {
         }
     }
     out
+}
+
+/// `1.23 (1.20–1.31, 3)`: a point's median training seconds and the range of its repeats.
+fn train_spread(study: &Study, m: &Measurement) -> String {
+    match study.analysis.spread.iter().find(|p| {
+        p.model == m.model && p.dense == m.dense && p.factor == m.factor && p.value == m.value
+    }) {
+        Some(p) if p.repeats > 1 => {
+            format!("{:.2} ({:.2}–{:.2}, {})", p.median, p.min, p.max, p.repeats)
+        }
+        _ => format!("{:.2} (1)", m.train_seconds),
+    }
 }
 
 /// An axis label without float noise: 0.3, 12, 4.5k, 1.2M.
@@ -188,11 +213,11 @@ type Series = (String, Vec<(f64, f64)>, Option<PowerFit>);
 
 /// Training seconds per epoch against |U| or Σ|E|, log–log, one line per model.
 pub fn plot(study: &Study, axis: Axis, path: &Path) -> Result<()> {
-    let contestants = contestants_in(&study.measurements);
+    let medians = medians(&study.measurements);
+    let contestants = contestants_in(&medians);
     let mut series: Vec<Series> = Vec::new();
     for c in &contestants {
-        let mut points: Vec<(f64, f64)> = study
-            .measurements
+        let mut points: Vec<(f64, f64)> = medians
             .iter()
             .filter(|m| m.contestant() == *c && axis.factors().contains(&m.factor))
             .map(|m| (axis.x(m), m.train_seconds))
