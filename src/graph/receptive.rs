@@ -89,6 +89,7 @@ impl GraphSet {
             }
             out.position_offsets.push(out.position_nodes.len());
         }
+        out.shrink_to_fit();
         out
     }
 }
