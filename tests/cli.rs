@@ -382,6 +382,58 @@ fn user_errors_are_explained_with_exit_code_2() {
         ],
         &["model \"graphormer\": layout sparse is not implemented; available: dense"],
     );
+    // Counts that size parameters, loops or processes are bounded above as well as below,
+    // before anything is allocated.
+    for (args, needle) in [
+        (
+            vec!["run", "--model", "gcn", "--set", "model.gcn.dim=1000000000"],
+            "dim = 1000000000 is out of range: between 1 and 4096",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                "han-gnn",
+                "--set",
+                "model.han-gnn.layers=100000",
+            ],
+            "layers = 100000 is out of range: between 1 and 16",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                "sasrec",
+                "--set",
+                "model.sasrec.inner_dim=99999999",
+            ],
+            "inner_dim = 99999999 is out of range",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                "gru4rec",
+                "--set",
+                "model.gru4rec.gru_layers=0",
+            ],
+            "gru_layers = 0 is out of range: between 1 and 16",
+        ),
+        (
+            vec!["prepare", "synthetic", "--clusters", "100000000"],
+            "--clusters",
+        ),
+        (
+            vec!["prepare", "synthetic", "--text-dim", "0"],
+            "--text-dim",
+        ),
+        (
+            vec!["run-all", "--jobs", "100000"],
+            "--jobs 100000 is out of range: between 1 and 256",
+        ),
+    ] {
+        expect_error(&args, &[needle]);
+    }
 }
 
 #[test]

@@ -241,6 +241,10 @@ fn bad_study_files_are_errors_that_name_the_field() {
         ("factors: {links: [0]}\n", "factors.links"),
         ("factors: {max_len: [200]}\n", "150"),
         ("models: [han-gnn]\ndense: [gat]\n", "dense"),
+        ("factors: {dim: [100000000]}\n", "factors.dim"),
+        ("factors: {clusters: [30, 999999999]}\n", "factors.clusters"),
+        ("repeats: 0\n", "repeats"),
+        ("inference_samples: 999999999999\n", "inference_samples"),
         (
             "models: [sasrec]\ndense: []\ndetail_models: []\n",
             "not a graph model",

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::config::require;
+use crate::config::{MAX_CLUSTERS, MAX_DIM, MAX_ITERATIONS};
 use crate::dataset::registry::{self, AMAZON_DATASETS, SYNTHETIC};
 use crate::dataset::split::SplitScheme;
 use crate::dataset::synthetic::{self, SyntheticConfig};
@@ -128,10 +129,22 @@ pub enum LinkMetricArg {
 pub fn execute(cli: &Cli, args: &PrepareArgs) -> Result<ExitCode> {
     let start = Instant::now();
     require(
-        args.clusters >= 1,
+        (1..=MAX_CLUSTERS).contains(&args.clusters),
         "--clusters",
         args.clusters,
-        "at least 1",
+        &format!("between 1 and {MAX_CLUSTERS} (the official C is 30)"),
+    )?;
+    require(
+        args.ae_max_epochs <= MAX_ITERATIONS,
+        "--ae-max-epochs",
+        args.ae_max_epochs,
+        &format!("at most {MAX_ITERATIONS} (the official autoencoder trains 500)"),
+    )?;
+    require(
+        (1..=MAX_DIM).contains(&args.text_dim),
+        "--text-dim",
+        args.text_dim,
+        &format!("between 1 and {MAX_DIM} (the built-in encoder's default is 768)"),
     )?;
     require(
         (1..=args.clusters).contains(&args.links),

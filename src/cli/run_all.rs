@@ -71,11 +71,18 @@ pub fn apply_matrix_flags(c: &mut ExperimentConfig, args: &MatrixArgs) {
     }
 }
 
+/// The most runs side by side (each a process with its own libtorch).
+const MAX_JOBS: usize = 256;
+
 /// `--jobs`, or the default for the device the runs resolve to.
 fn parallelism(jobs: Option<usize>, device: DeviceChoice) -> Result<Parallelism> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match jobs {
-        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(jobs) if !(1..=MAX_JOBS).contains(&jobs) => {
+            anyhow::bail!(
+                "--jobs {jobs} is out of range: between 1 and {MAX_JOBS} runs side by side"
+            )
+        }
         Some(jobs) => Ok(Parallelism::sharing(cores, jobs)),
         None if device.resolve()?.is_cuda() => Ok(Parallelism::sharing(cores, 1)),
         None => Ok(Parallelism::auto_cpu(cores)),

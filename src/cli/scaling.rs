@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::leaderboard::draw_atomically;
 use super::Cli;
+use crate::config::MAX_BATCH_SIZE;
 use crate::dataset::registry;
 use crate::device::DeviceChoice;
 use crate::record::result::write_atomically;
@@ -78,8 +79,9 @@ pub fn execute(cli: &Cli, args: &ScalingArgs) -> Result<ExitCode> {
     }
     crate::scaling::check(&config)?;
     anyhow::ensure!(
-        args.eval_batch_size > 0,
-        "--eval-batch-size must be at least 1"
+        (1..=MAX_BATCH_SIZE).contains(&args.eval_batch_size),
+        "--eval-batch-size {} is out of range: between 1 and {MAX_BATCH_SIZE} (a batch scores every item at once)",
+        args.eval_batch_size
     );
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let data = registry::load(&config.dataset, &cli.data_dir, &config.synthetic, None)

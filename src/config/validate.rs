@@ -304,6 +304,9 @@ pub const MAX_SEQUENCE_LEN: usize = 10_000;
 pub const MAX_SYNTHETIC_INTERACTIONS: usize = 50_000_000;
 /// The most k-means iterations and autoencoder epochs of the code construction.
 pub const MAX_ITERATIONS: usize = 10_000;
+/// The most modality codes per modality (`prepare --clusters`; k-means keeps clusters × features
+/// centres and items × clusters distances).
+pub const MAX_CLUSTERS: usize = 10_000;
 
 fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0

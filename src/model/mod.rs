@@ -165,6 +165,32 @@ pub fn check_probability(field: &str, value: f64) -> Result<(), String> {
     check_range(field, value, 0.0, 1.0, false)
 }
 
+/// The widest embedding, hidden or feed-forward layer a model may ask for: the item table alone
+/// is items × width floats, so a slip of the finger must not ask for terabytes.
+pub const MAX_WIDTH: i64 = 4096;
+/// The widest feed-forward layer (4 × the widest embedding, SASRec's and Graphormer's ratio).
+pub const MAX_INNER_WIDTH: i64 = 4 * MAX_WIDTH;
+/// The most layers, blocks or recurrent layers of one model.
+pub const MAX_DEPTH: i64 = 16;
+/// The most learned position rows (inputs longer than the table share its last row).
+pub const MAX_POSITIONS: i64 = 1024;
+
+/// Checks a width or count that sizes parameters or loops: `1..=max`, naming the field.
+pub fn check_size(field: &str, value: i64, max: i64) -> Result<(), String> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} = {value} is out of range: between 1 and {max}"
+        ))
+    }
+}
+
+/// [`check_size`] for a `usize` count.
+pub fn check_count(field: &str, value: usize, max: i64) -> Result<(), String> {
+    check_size(field, i64::try_from(value).unwrap_or(i64::MAX), max)
+}
+
 /// Checks that attention heads split the node width evenly.
 pub fn check_heads(heads: i64, dim: i64) -> Result<(), String> {
     if heads < 1 || dim % heads != 0 {

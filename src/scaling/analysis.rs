@@ -370,10 +370,23 @@ fn verdict(analysis: &Analysis, measurements: &[Measurement]) -> Vec<String> {
     for f in &analysis.fits {
         if f.model == "graphormer" {
             if let Some(n) = &f.nodes {
+                let graphormer = Contestant {
+                    model: f.model.clone(),
+                    dense: f.dense,
+                };
+                let nodes = xy(
+                    &unique(
+                        measurements,
+                        &graphormer,
+                        &[Factor::Links, Factor::Clusters, Factor::MaxLen],
+                    ),
+                    |m| m.total_nodes as f64,
+                );
                 lines.push(format!(
-                    "graphormer{}: training time ∝ (Σn)^{} at fixed |U| (K, C and m points, which change the nodes per graph).",
+                    "graphormer{}: training time ∝ (Σn)^{} at fixed |U| (K, C and m points, which change the nodes per graph) — {}.",
                     if f.dense { " (dense)" } else { "" },
-                    n.label()
+                    n.label(),
+                    against_linear(n, &nodes)
                 ));
             }
         }

@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::config::{MAX_BATCH_SIZE, MAX_CLUSTERS, MAX_ITERATIONS};
 use crate::dataset::synthetic::SyntheticConfig;
+use crate::model::{MAX_DEPTH, MAX_WIDTH};
 
 #[derive(Debug, Error)]
 pub enum ScalingConfigError {
@@ -203,6 +205,8 @@ impl Factors {
 
 /// The most rounds a study may ask for (each repeats every measurement).
 pub const MAX_REPEATS: usize = 20;
+/// The most test samples of an inference measurement (Beauty has 33,942).
+pub const MAX_INFERENCE_SAMPLES: usize = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -311,6 +315,48 @@ impl ScalingConfig {
         ] {
             if let Some(long) = values.iter().find(|&&v| v > 150) {
                 return invalid(field, format!("{long} exceeds the 150-position table"));
+            }
+        }
+        // Every count that sizes an allocation or a loop is bounded above too.
+        let (depth, width) = (MAX_DEPTH as usize, MAX_WIDTH as usize);
+        let bounded: Vec<(&str, &[usize], usize)> = vec![
+            ("factors.links", &f.links, MAX_CLUSTERS),
+            ("factors.clusters", &f.clusters, MAX_CLUSTERS),
+            ("factors.layers", &f.layers, depth),
+            ("factors.untied_layers", &f.untied_layers, depth),
+            ("factors.dim", &f.dim, width),
+            ("factors.batch", &f.batch, MAX_BATCH_SIZE),
+            (
+                "defaults.links",
+                std::slice::from_ref(&d.links),
+                MAX_CLUSTERS,
+            ),
+            (
+                "defaults.clusters",
+                std::slice::from_ref(&d.clusters),
+                MAX_CLUSTERS,
+            ),
+            ("defaults.layers", std::slice::from_ref(&d.layers), depth),
+            ("defaults.dim", std::slice::from_ref(&d.dim), width),
+            (
+                "defaults.batch",
+                std::slice::from_ref(&d.batch),
+                MAX_BATCH_SIZE,
+            ),
+            (
+                "kmeans_iterations",
+                std::slice::from_ref(&self.kmeans_iterations),
+                MAX_ITERATIONS,
+            ),
+            (
+                "inference_samples",
+                std::slice::from_ref(&self.inference_samples),
+                MAX_INFERENCE_SAMPLES,
+            ),
+        ];
+        for (field, values, max) in bounded {
+            if let Some(big) = values.iter().find(|&&v| v > max) {
+                return invalid(field, format!("{big} is too large (at most {max})"));
             }
         }
         if self.models.is_empty() {

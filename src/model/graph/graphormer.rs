@@ -20,7 +20,7 @@ use crate::graph::structure::UNREACHABLE;
 use crate::graph::{DenseGraphBatch, DenseStructure, GraphBatch, GraphLayout, NUM_RELATIONS};
 use crate::model::layers::ops::{dropout, NEG};
 use crate::model::layers::uniform_init;
-use crate::model::{check_heads, check_probability};
+use crate::model::{check_heads, check_probability, check_size, MAX_INNER_WIDTH};
 
 /// Degrees are clipped to this (the encodings have one more row).
 pub const MAX_DEGREE: i64 = 63;
@@ -136,12 +136,12 @@ impl GraphLayer for GraphormerLayer {
 
     fn validate(config: &GraphormerConfig, common: &GraphCommon) -> Result<(), String> {
         check_heads(config.heads, common.dim)?;
-        if config.ffn_multiplier < 1 {
-            return Err(format!(
-                "ffn_multiplier = {} must be at least 1",
-                config.ffn_multiplier
-            ));
-        }
+        // The feed-forward width is ffn_multiplier × dim.
+        check_size(
+            "ffn_multiplier",
+            config.ffn_multiplier,
+            MAX_INNER_WIDTH / common.dim.max(1),
+        )?;
         check_probability("attention_dropout", config.attention_dropout)?;
         check_probability("block_dropout", config.block_dropout)
     }

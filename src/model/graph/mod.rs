@@ -26,7 +26,10 @@ use tch::{nn, Kind, Tensor};
 
 use super::layers::ops::dropout;
 use super::layers::{InputConfig, InputLayer, POSITION_ROWS};
-use super::{check_probability, Batch, GraphInput, InputKind, Model, ModelContext, Recommender};
+use super::{
+    check_count, check_probability, check_size, Batch, GraphInput, InputKind, Model, ModelContext,
+    Recommender, MAX_DEPTH, MAX_WIDTH,
+};
 use crate::graph::{EdgeLists, GraphBatch, GraphLayout};
 
 /// One aggregation layer over a batch of graphs, in the layouts it implements.
@@ -306,12 +309,8 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
             )
             .to_lowercase());
         }
-        if c.dim < 1 || c.layers < 1 {
-            return Err(format!(
-                "dim = {} and layers = {} must both be at least 1",
-                c.dim, c.layers
-            ));
-        }
+        check_size("dim", c.dim, MAX_WIDTH)?;
+        check_count("layers", c.layers, MAX_DEPTH)?;
         check_probability("dropout", c.dropout)?;
         L::validate(&config.layer, c)
     }

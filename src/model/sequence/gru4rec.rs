@@ -7,7 +7,10 @@ use tch::{nn, nn::Module, nn::RNN, Tensor};
 
 use super::{ItemTable, SequenceLoss};
 use crate::model::layers::ops::dropout;
-use crate::model::{check_probability, Batch, InputKind, Model, ModelContext, Recommender};
+use crate::model::{
+    check_probability, check_size, Batch, InputKind, Model, ModelContext, Recommender, MAX_DEPTH,
+    MAX_WIDTH,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,12 +67,9 @@ impl Model for Gru4Rec {
     }
 
     fn validate(c: &Gru4RecConfig) -> Result<(), String> {
-        if c.dim < 1 || c.hidden_dim < 1 || c.gru_layers < 1 {
-            return Err(format!(
-                "dim = {}, hidden_dim = {} and gru_layers = {} must all be at least 1",
-                c.dim, c.hidden_dim, c.gru_layers
-            ));
-        }
+        check_size("dim", c.dim, MAX_WIDTH)?;
+        check_size("hidden_dim", c.hidden_dim, MAX_WIDTH)?;
+        check_size("gru_layers", c.gru_layers, MAX_DEPTH)?;
         check_probability("dropout", c.dropout)
     }
 

@@ -13,7 +13,8 @@ use tch::{nn, nn::Module, Kind, Tensor};
 use super::{ItemTable, SequenceBatch, SequenceLoss};
 use crate::model::layers::ops::{dropout, NEG};
 use crate::model::{
-    check_heads, check_probability, Batch, InputKind, Model, ModelContext, Recommender,
+    check_count, check_heads, check_probability, check_size, Batch, InputKind, Model, ModelContext,
+    Recommender, MAX_DEPTH, MAX_INNER_WIDTH, MAX_POSITIONS, MAX_WIDTH,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,12 +209,10 @@ impl SasRecEncoder {
 
 /// Range checks shared by every SASRec-based model.
 pub fn validate_config(c: &SasRecConfig) -> Result<(), String> {
-    if c.dim < 1 || c.blocks < 1 || c.inner_dim < 1 || c.max_positions < 1 {
-        return Err(format!(
-            "dim = {}, blocks = {}, inner_dim = {} and max_positions = {} must all be at least 1",
-            c.dim, c.blocks, c.inner_dim, c.max_positions
-        ));
-    }
+    check_size("dim", c.dim, MAX_WIDTH)?;
+    check_count("blocks", c.blocks, MAX_DEPTH)?;
+    check_size("inner_dim", c.inner_dim, MAX_INNER_WIDTH)?;
+    check_size("max_positions", c.max_positions, MAX_POSITIONS)?;
     check_heads(c.heads, c.dim)?;
     check_probability("dropout", c.dropout)?;
     check_probability("attention_dropout", c.attention_dropout)
