@@ -96,15 +96,26 @@ impl Block {
         }
     }
 
-    /// `h` [B, L, D]; `allowed` [B or 1, 1, L, L] is true where a query may attend to a key.
-    fn forward(&self, h: &Tensor, allowed: &Tensor, c: &SasRecConfig, train: bool) -> Tensor {
+    /// The block for queries at `queries` [B, Q, D] over the keys and values of every
+    /// position of `h` [B, L, D]; `allowed` [B or 1, 1, Q, L] is true where a query may attend
+    /// to a key. Returns [B, Q, D]. Queries at every position (`queries` = `h`) is the usual
+    /// block; one query at each sample's last item is all the model reads after its last block.
+    fn attend(
+        &self,
+        queries: &Tensor,
+        h: &Tensor,
+        allowed: &Tensor,
+        c: &SasRecConfig,
+        train: bool,
+    ) -> Tensor {
         let (b, l, d) = h.size3().expect("[B, L, D]");
+        let q_len = queries.size()[1];
         let head_dim = d / c.heads;
-        let split = |x: Tensor| x.view([b, l, c.heads, head_dim]).transpose(1, 2);
+        let split = |x: Tensor, len: i64| x.view([b, len, c.heads, head_dim]).transpose(1, 2);
         let (q, k, v) = (
-            split(self.query.forward(h)),
-            split(self.key.forward(h)),
-            split(self.value.forward(h)),
+            split(self.query.forward(queries), q_len),
+            split(self.key.forward(h), l),
+            split(self.value.forward(h), l),
         );
         let logits = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
         let weights = logits
@@ -115,17 +126,22 @@ impl Block {
             .matmul(&v)
             .transpose(1, 2)
             .contiguous()
-            .view([b, l, d]);
+            .view([b, q_len, d]);
         let attended = dropout(&self.output.forward(&context), c.dropout, train);
-        let h = self.attention_norm.forward(&(attended + h));
+        let h = self.attention_norm.forward(&(attended + queries));
         let inner = self.inner.forward(&h).gelu("none");
         let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
         self.ffn_norm.forward(&(outer + h))
     }
 
-    /// [`Block::forward`] at each sample's last item only: [B, D]. Keys and values still cover
-    /// every position, but queries, the output map, the norms and the feed-forward network run
-    /// for one position a sample, the only state the model reads after its last block.
+    /// The block at every position; `allowed` [1, 1, L, L] is the causal mask.
+    fn forward(&self, h: &Tensor, allowed: &Tensor, c: &SasRecConfig, train: bool) -> Tensor {
+        self.attend(h, h, allowed, c, train)
+    }
+
+    /// The block at each sample's last item only: [B, D]. Keys and values still cover every
+    /// position, but queries, the output map, the norms and the feed-forward network run for
+    /// one position a sample.
     fn forward_at_last(
         &self,
         h: &Tensor,
@@ -133,28 +149,14 @@ impl Block {
         c: &SasRecConfig,
         train: bool,
     ) -> Tensor {
-        let (b, l, d) = h.size3().expect("[B, L, D]");
-        let head_dim = d / c.heads;
-        let h_last = input.last(h);
-        let q = self.query.forward(&h_last).view([b, c.heads, 1, head_dim]);
-        let split = |x: Tensor| x.view([b, l, c.heads, head_dim]).transpose(1, 2);
-        let (k, v) = (split(self.key.forward(h)), split(self.value.forward(h)));
-        let logits = q.matmul(&k.transpose(-1, -2)) / (head_dim as f64).sqrt();
+        let (b, l, _) = h.size3().expect("[B, L, D]");
         // The causal row of the last item: every position before the right padding.
         let allowed = Tensor::arange(l, (Kind::Int64, h.device()))
             .unsqueeze(0)
             .lt_tensor(&input.lengths.unsqueeze(1))
             .view([b, 1, 1, l]);
-        let weights = logits
-            .masked_fill(&allowed.logical_not(), NEG)
-            .softmax(-1, Kind::Float);
-        let weights = dropout(&weights, c.attention_dropout, train);
-        let context = weights.matmul(&v).view([b, d]);
-        let attended = dropout(&self.output.forward(&context), c.dropout, train);
-        let h = self.attention_norm.forward(&(attended + h_last));
-        let inner = self.inner.forward(&h).gelu("none");
-        let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
-        self.ffn_norm.forward(&(outer + h))
+        self.attend(&input.last(h).unsqueeze(1), h, &allowed, c, train)
+            .squeeze_dim(1)
     }
 }
 
