@@ -89,7 +89,30 @@ fn floor(c: &mut Criterion) {
             })
         });
     }
+    scoring_step(&mut group, device);
     group.finish();
+}
+
+/// What every model's training step pays besides its encoder: 128 user vectors scored against
+/// Beauty's 12,101 items, the cross-entropy, its backward and Adam on the item table.
+fn scoring_step(
+    group: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    device: Device,
+) {
+    let vs = nn::VarStore::new(device);
+    let users = vs.root().randn("users", &[128, 128], 0.0, 0.1);
+    let table = vs.root().randn("items", &[12_101, 128], 0.0, 0.1);
+    let targets = Tensor::randint(12_101, [128], (Kind::Int64, device));
+    let mut adam = nn::Adam::default().build(&vs, 1e-3).unwrap();
+    group.throughput(Throughput::Elements(3 * 2 * 128 * 128 * 12_101));
+    group.bench_function("scoring_step_b128_beauty", |bench| {
+        bench.iter_custom(|iters| {
+            timed(device, iters, || {
+                let scores = users.matmul(&table.tr());
+                adam.backward_step(&scores.cross_entropy_for_logits(&targets));
+            })
+        })
+    });
 }
 
 struct Contestant {
