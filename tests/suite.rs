@@ -30,6 +30,7 @@ mod offline_datasets;
 mod parity;
 mod prepare_faults;
 mod prepared_store;
+mod published;
 mod real_data;
 mod real_pipeline;
 mod recbole;

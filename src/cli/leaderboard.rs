@@ -11,7 +11,7 @@ use crate::record::read::{abbreviate, load_results};
 use crate::record::result::{file_name_component, write_atomically, RunResult, NAME_RULE};
 use crate::report::aggregate::build_boards;
 use crate::report::reproduction::{self, ReferenceCurve};
-use crate::report::{html, leaderboard, missing, plots};
+use crate::report::{html, leaderboard, missing, plots, published};
 
 #[derive(Debug, Args)]
 pub struct LeaderboardArgs {
@@ -56,6 +56,7 @@ pub fn execute(args: &LeaderboardArgs) -> Result<ExitCode> {
     write_leaderboard(&results, &args.out, &args.reference, true)?;
     write_missing_modality_study(&results, &args.out, true)?;
     write_reproduction(&results, &args.out, args.reference_log.as_deref())?;
+    write_published(&results, &args.out)?;
     if args.html {
         write_page(&results, &args.out, &args.reference)?;
     }
@@ -224,6 +225,20 @@ pub fn write_missing_modality_study(results: &[RunResult], out: &Path, print: bo
         "missing-modality study written to {}",
         out.join("missing-modality.{md,json}").display()
     );
+    Ok(())
+}
+
+/// Writes `out/published.md` when `out` holds a `published.yaml` (numbers from the literature
+/// to set our runs beside).
+pub fn write_published(results: &[RunResult], out: &Path) -> Result<()> {
+    let path = out.join(published::FILE_NAME);
+    if !path.is_file() {
+        return Ok(());
+    }
+    let file = published::load(&path).map_err(|e| anyhow::anyhow!(e))?;
+    let target = out.join("published.md");
+    write_atomically(&target, published::markdown(&file, results).as_bytes())?;
+    println!("published numbers beside ours: {}", target.display());
     Ok(())
 }
 

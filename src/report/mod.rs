@@ -5,6 +5,7 @@ pub mod html;
 pub mod leaderboard;
 pub mod missing;
 pub mod plots;
+pub mod published;
 pub mod reproduction;
 pub mod snippets;
 pub mod table;

@@ -1,0 +1,92 @@
+//! `leaderboard` sets published numbers beside ours: a folder's `published.yaml` becomes
+//! `published.md` with each matching group of our runs (model and listed parameters), its mean
+//! over seeds and where it falls against the published range; runs of another variant are
+//! not mixed in, and a bad file is refused by name.
+
+use crate::common;
+
+use std::fs;
+
+use common::{mmsr, stderr};
+use mmsr_bench::eval::metrics::Metric;
+use mmsr_bench::record::read::load_results;
+
+const EXPERIMENT: &str = "models:\n  - {name: sasrec, dim: 16, inner_dim: 32, loss: bce}\n  - {name: sasrec, dim: 16, inner_dim: 32}\ndatasets: [synthetic]\nseeds: [1, 2]\ndevice: cpu\ntrain:\n  max_epochs: 2\n";
+
+#[test]
+fn published_numbers_are_set_beside_the_matching_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("experiment.yaml"), EXPERIMENT).unwrap();
+    let out = mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "--results-dir",
+            "sub",
+            "run-all",
+            "--config",
+            "experiment.yaml",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The BCE runs' mean HR@10, computed here from the result files.
+    let bce: Vec<f64> = load_results(&dir.path().join("sub"))
+        .unwrap()
+        .into_iter()
+        .filter(|(_, r)| r.config.model_params["loss"] == "bce")
+        .map(|(_, r)| r.test.get(Metric::Hr, 10).unwrap())
+        .collect();
+    assert_eq!(bce.len(), 2);
+    let mean = (bce[0] + bce[1]) / 2.0;
+    assert!(
+        mean > 0.0,
+        "synthetic sasrec should hit something in 2 epochs"
+    );
+    // Published: twice and four times our mean, so ours is 50 % below the range.
+    let published = format!(
+        "dataset: synthetic\nprotocol: a test\nmodels:\n  - name: SASRec\n    sources:\n      - {{citation: A, settings: s, metrics: {{HR@10: {:.6}}}}}\n      - {{citation: B, settings: s, metrics: {{HR@10: {:.6}}}}}\n    ours:\n      - {{label: bce runs, model: sasrec, params: {{loss: bce}}}}\n      - {{label: ce runs, model: sasrec, params: {{loss: cross-entropy}}}}\n      - {{label: none, model: gru4rec}}\n",
+        2.0 * mean,
+        4.0 * mean
+    );
+    fs::write(dir.path().join("sub/published.yaml"), &published).unwrap();
+    let out = mmsr(
+        dir.path(),
+        &["leaderboard", "--results", "sub", "--out", "sub"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = fs::read_to_string(dir.path().join("sub/published.md")).unwrap();
+    let row = |label: &str| {
+        md.lines()
+            .find(|l| l.contains(&format!("**ours**: {label} |")))
+            .unwrap_or_else(|| panic!("no row {label} in\n{md}"))
+            .to_string()
+    };
+    let bce_row = row("bce runs");
+    assert!(bce_row.contains("2 seed(s), 2 epochs"), "{bce_row}");
+    let spread = (bce[0] - bce[1]).abs() / 2f64.sqrt();
+    assert!(
+        bce_row.contains(&format!("{mean:.4} ± {spread:.4} (below, -50 %)")),
+        "{bce_row}"
+    );
+    assert!(row("ce runs").contains("2 seed(s)"), "{md}");
+    assert!(row("none").contains("no runs here yet"), "{md}");
+    assert!(md.contains("| published range | |"), "{md}");
+
+    // A percentage where a fraction belongs is refused, naming the file.
+    fs::write(
+        dir.path().join("sub/published.yaml"),
+        published.replace(&format!("{:.6}", 2.0 * mean), "6.05"),
+    )
+    .unwrap();
+    let out = mmsr(
+        dir.path(),
+        &["leaderboard", "--results", "sub", "--out", "sub"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("published.yaml") && stderr(&out).contains("divided by 100"),
+        "{}",
+        stderr(&out)
+    );
+}
