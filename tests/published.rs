@@ -1,7 +1,7 @@
 //! `leaderboard` sets published numbers beside ours: a folder's `published.yaml` becomes
 //! `published.md` with each matching group of our runs (model and listed parameters), its mean
 //! over seeds and where it falls against the published range; runs of another variant are
-//! not mixed in, and a bad file is refused by name.
+//! not mixed in, `check` re-derives it, and a bad file is refused by name.
 
 use crate::common;
 
@@ -72,6 +72,27 @@ fn published_numbers_are_set_beside_the_matching_runs() {
     assert!(row("ce runs").contains("2 seed(s)"), "{md}");
     assert!(row("none").contains("no runs here yet"), "{md}");
     assert!(md.contains("| published range | |"), "{md}");
+
+    // `check` re-derives the comparison: the honest folder passes, an edited one does not.
+    let out = mmsr(dir.path(), &["check", "sub"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        common::stdout(&out),
+        stderr(&out)
+    );
+    fs::write(
+        dir.path().join("sub/published.md"),
+        md.replace("below, -50 %", "within"),
+    )
+    .unwrap();
+    let out = mmsr(dir.path(), &["check", "sub"]);
+    assert!(!out.status.success());
+    let report = format!("{}{}", common::stdout(&out), stderr(&out));
+    assert!(
+        report.contains("published.md") && report.contains("stale or edited"),
+        "{report}"
+    );
 
     // A percentage where a fraction belongs is refused, naming the file.
     fs::write(

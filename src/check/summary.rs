@@ -14,6 +14,7 @@ use crate::dataset::DatasetCounts;
 use crate::record::read::{read_input, Unread};
 use crate::record::result::RunResult;
 use crate::report::aggregate::build_boards;
+use crate::report::published;
 use crate::report::reproduction::{self, ReferenceCurve};
 use crate::report::table::{summarize, MeanStd};
 
@@ -27,6 +28,8 @@ struct SummaryRow {
     missing: Option<MissingModality>,
     #[serde(default = "validation")]
     protocol: Protocol,
+    #[serde(default)]
+    variant: String,
 }
 
 fn validation() -> Protocol {
@@ -37,9 +40,10 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 
-/// Two files for one (dataset, model, seed, missing-modality condition) cell.
+/// Two files for one (dataset, model and its parameters, seed, missing-modality condition)
+/// cell.
 pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
-    let mut cells: BTreeMap<(String, String, u64, String), &PathBuf> = BTreeMap::new();
+    let mut cells: BTreeMap<(String, String, u64, String, String), &PathBuf> = BTreeMap::new();
     for (path, r) in runs {
         // A seed under another protocol is another cell (a reproduction beside its
         // validation-protocol twin).
@@ -57,6 +61,8 @@ pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
             r.config.model.clone(),
             r.config.seed,
             condition,
+            // Other parameters are another experiment (a variant row), not a second copy.
+            r.config.model_params.to_string(),
         );
         if let Some(first) = cells.insert(key.clone(), path) {
             findings.add(
@@ -112,6 +118,7 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
                 && r.model == row.model
                 && r.missing == row.missing
                 && r.protocol == row.protocol
+                && r.variant == row.variant
         }) else {
             findings.add(&path, &field("(row)"), "run files for this row", "none");
             continue;
@@ -168,7 +175,10 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
     }
     for fresh in &recomputed {
         if !rows.iter().any(|r| {
-            r.dataset == fresh.dataset && r.model == fresh.model && r.protocol == fresh.protocol
+            r.dataset == fresh.dataset
+                && r.model == fresh.model
+                && r.protocol == fresh.protocol
+                && r.variant == fresh.variant
         }) {
             findings.add(
                 &path,
@@ -188,6 +198,7 @@ pub fn summary(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findin
 pub fn generated_tables(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
     generated_page(root, runs, findings);
     generated_reproduction(root, runs, findings);
+    generated_published(root, runs, findings);
     let path = root.join("leaderboard.json");
     let Some(text) = read_top_file(&path, findings) else {
         return;
@@ -281,6 +292,44 @@ fn generated_reproduction(root: &Path, runs: &[(PathBuf, RunResult)], findings: 
             "the reproduction report generated from the run files (mmsr-bench leaderboard)",
             "other content: stale or edited",
         );
+    }
+}
+
+/// `published.md`, where the folder holds a `published.yaml`, must be what `leaderboard` makes
+/// of that file and the runs.
+fn generated_published(root: &Path, runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
+    let source = root.join(published::FILE_NAME);
+    let Some(text) = read_top_file(&source, findings) else {
+        return;
+    };
+    let file = match published::parse(&text, &source) {
+        Ok(file) => file,
+        Err(e) => {
+            findings.add(
+                &source,
+                "(document)",
+                "published numbers as docs/results.md describes them",
+                &abbreviate(&e),
+            );
+            return;
+        }
+    };
+    let path = root.join("published.md");
+    let results: Vec<RunResult> = runs.iter().map(|(_, r)| r.clone()).collect();
+    match read_top_file(&path, findings) {
+        None => findings.add(
+            &path,
+            "(file)",
+            "the comparison with published.yaml (mmsr-bench leaderboard)",
+            "no such file",
+        ),
+        Some(stored) if stored != published::markdown(&file, &results).as_bytes() => findings.add(
+            &path,
+            "(document)",
+            "the comparison generated from published.yaml and the run files (mmsr-bench leaderboard)",
+            "other content: stale or edited",
+        ),
+        Some(_) => {}
     }
 }
 

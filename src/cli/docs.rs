@@ -61,6 +61,7 @@ pub fn render(root: &Path, spec: &str, reference: &str) -> Result<String> {
         Spec::Grid { folder, metric } => snippets::grid(root, &folder, &metric, reference)?,
         Spec::Missing { folder, dataset } => snippets::missing_study(root, &folder, &dataset)?,
         Spec::Reproduction { folder } => snippets::reproduction_tables(root, &folder)?,
+        Spec::Published { folder } => snippets::published_tables(root, &folder)?,
         Spec::Scaling { folder } => {
             let path = root.join(&folder).join("scaling.json");
             let text = std::fs::read_to_string(&path)

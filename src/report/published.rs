@@ -59,9 +59,15 @@ pub struct Ours {
 
 /// Reads and checks `path`; every error names the file.
 pub fn load(path: &Path) -> Result<PublishedFile, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text, path)
+}
+
+/// Parses and checks the contents of `path`.
+pub fn parse(text: &[u8], path: &Path) -> Result<PublishedFile, String> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
-    let file: PublishedFile = serde_norway::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+    let text = std::str::from_utf8(text).map_err(|e| format!("{name}: not UTF-8: {e}"))?;
+    let file: PublishedFile = serde_norway::from_str(text).map_err(|e| format!("{name}: {e}"))?;
     for model in &file.models {
         for source in &model.sources {
             for (column, value) in &source.metrics {
@@ -136,7 +142,12 @@ fn fraction(v: &MeanStd) -> String {
 }
 
 /// One model's table: the sources, their range, our rows.
-fn model_table(model: &PublishedModel, results: &[RunResult], dataset: &str) -> String {
+fn model_table(
+    model: &PublishedModel,
+    results: &[RunResult],
+    dataset: &str,
+    heading: &str,
+) -> String {
     let mut columns: Vec<&String> = Vec::new();
     for source in &model.sources {
         for column in source.metrics.keys() {
@@ -147,7 +158,7 @@ fn model_table(model: &PublishedModel, results: &[RunResult], dataset: &str) -> 
     }
     // Cut-off first, then HR, NDCG, MRR: the papers' own order.
     columns.sort_by_key(|c| parse_column(c).map(|(m, k)| (k, m as u8)).unwrap_or((0, 0)));
-    let mut out = format!("## {}\n\n| | settings |", model.name);
+    let mut out = format!("{heading} {}\n\n| | settings |", model.name);
     for column in &columns {
         out.push_str(&format!(" {column} |"));
     }
@@ -201,18 +212,30 @@ fn model_table(model: &PublishedModel, results: &[RunResult], dataset: &str) -> 
     out
 }
 
-/// `published.md`: one table per model.
-pub fn markdown(file: &PublishedFile, results: &[RunResult]) -> String {
-    let mut out = format!(
-        "# Published numbers beside ours: `{}`\n\n{}\n\nTest metrics as fractions, as the papers print them (not ×100). Ours: mean ± std over seeds (one seed: the value), each run's model selected on validation, never on test. In brackets: where our mean falls against the lowest and highest published value. Made by `mmsr-bench leaderboard` from this folder's result files and `{FILE_NAME}`.\n\n",
-        file.dataset,
-        file.protocol.trim()
-    );
+/// One table per model, each under a `heading` (`##`, `####`) with the model's name.
+pub fn tables(file: &PublishedFile, results: &[RunResult], heading: &str) -> String {
+    let mut out = String::new();
     for model in &file.models {
-        out.push_str(&model_table(model, results, &file.dataset));
+        out.push_str(&model_table(model, results, &file.dataset, heading));
         out.push('\n');
     }
     out
+}
+
+/// What the numbers are, under the tables.
+pub fn legend() -> &'static str {
+    "Test metrics as fractions, as the papers print them (not ×100). Ours: mean ± std over seeds (one seed: the value), each run's model selected on validation, never on test. In brackets: where our mean falls against the lowest and highest published value."
+}
+
+/// `published.md`: the protocol, then one table per model.
+pub fn markdown(file: &PublishedFile, results: &[RunResult]) -> String {
+    format!(
+        "# Published numbers beside ours: `{}`\n\n{}\n\n{} Made by `mmsr-bench leaderboard` from this folder's result files and `{FILE_NAME}`.\n\n{}",
+        file.dataset,
+        file.protocol.trim(),
+        legend(),
+        tables(file, results, "##")
+    )
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use super::aggregate::build_boards;
 use super::leaderboard::{label, p_text};
 use super::missing;
+use super::published;
 use super::reproduction;
 use crate::record::read::load_results;
 use crate::record::result::modality_note;
@@ -44,6 +45,8 @@ pub enum Spec {
     Scaling { folder: String },
     /// The per-epoch reproduction tables of a folder's `--protocol official` runs.
     Reproduction { folder: String },
+    /// A folder's runs beside the published numbers of its `published.yaml`.
+    Published { folder: String },
 }
 
 impl Spec {
@@ -70,8 +73,11 @@ impl Spec {
             ["reproduction", folder] => Spec::Reproduction {
                 folder: folder.to_string(),
             },
+            ["published", folder] => Spec::Published {
+                folder: folder.to_string(),
+            },
             _ => bail!(
-                "unknown snippet {text:?}; known: models, ablations, board FOLDER DATASET, grid FOLDER METRIC, missing FOLDER DATASET, scaling FOLDER, reproduction FOLDER"
+                "unknown snippet {text:?}; known: models, ablations, board FOLDER DATASET, grid FOLDER METRIC, missing FOLDER DATASET, scaling FOLDER, reproduction FOLDER, published FOLDER"
             ),
         };
         Ok(spec)
@@ -337,6 +343,21 @@ pub fn reproduction_tables(root: &Path, folder: &str) -> Result<String> {
         link(folder)
     );
     Ok(out.trim_start().to_string())
+}
+
+/// `published FOLDER`: the folder's runs beside its `published.yaml`.
+pub fn published_tables(root: &Path, folder: &str) -> Result<String> {
+    let results = load_folder(root, folder)?;
+    let file = published::load(&root.join(folder).join(published::FILE_NAME))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut out = published::tables(&file, &results, "####");
+    let _ = writeln!(
+        out,
+        "{} Generated from [`{folder}`]({}) by `mmsr-bench docs`.",
+        published::legend(),
+        link(folder)
+    );
+    Ok(out)
 }
 
 /// `missing FOLDER DATASET`: the study's tables of one dataset.

@@ -141,6 +141,10 @@ pub struct SummaryRow {
     /// reporting (per metric its best over epochs on test): optimistic, labelled in the table.
     #[serde(skip_serializing_if = "is_validation")]
     pub protocol: Protocol,
+    /// The parameters that set these runs apart from other runs of the same model in the same
+    /// folder (`loss=bce`); empty, and not written, when the model has one configuration here.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub variant: String,
 }
 
 fn is_validation(protocol: &Protocol) -> bool {
@@ -161,26 +165,67 @@ pub fn reported_test(r: &RunResult) -> &MetricSet {
 
 /// The model cell of a summary row: the name, and under `official` what its numbers are.
 fn model_label(row: &SummaryRow) -> String {
+    let model = match row.variant.as_str() {
+        "" => row.model.clone(),
+        variant => format!("{} ({variant})", row.model),
+    };
     match row.protocol {
-        Protocol::Official => format!(
-            "{} (protocol official: best per metric over epochs on test, optimistic)",
-            row.model
-        ),
-        _ => row.model.clone(),
+        Protocol::Official => {
+            format!("{model} (protocol official: best per metric over epochs on test, optimistic)")
+        }
+        _ => model,
     }
 }
 
-/// Groups results by (dataset, model, missing-modality condition), keeping first-appearance
-/// order.
+/// For runs of one model with several parameter sets (`params`, serialised), the parameters
+/// in which each set differs from the others: `loss=bce`; all empty when there is one set.
+fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
+    let distinct: Vec<&serde_json::Value> = params.iter().fold(Vec::new(), |mut seen, p| {
+        if !seen.contains(p) {
+            seen.push(*p);
+        }
+        seen
+    });
+    if distinct.len() < 2 {
+        return vec![String::new(); params.len()];
+    }
+    let keys: std::collections::BTreeSet<&String> = distinct
+        .iter()
+        .filter_map(|p| p.as_object())
+        .flat_map(|o| o.keys())
+        .collect();
+    let differing: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| distinct.iter().any(|p| p.get(*k) != distinct[0].get(*k)))
+        .collect();
+    params
+        .iter()
+        .map(|p| {
+            differing
+                .iter()
+                .map(|k| match p.get(*k) {
+                    Some(serde_json::Value::String(v)) => format!("{k}={v}"),
+                    Some(v) => format!("{k}={v}"),
+                    None => format!("{k} unset"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
+/// Groups results by (dataset, model, missing-modality condition, protocol, model parameters),
+/// keeping first-appearance order.
 pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
     let mut rows: Vec<SummaryRow> = Vec::new();
     let mut groups: Vec<Vec<&RunResult>> = Vec::new();
     for r in results {
-        match rows.iter().position(|row| {
+        match rows.iter().zip(&groups).position(|(row, group)| {
             row.dataset == r.config.dataset
                 && row.model == r.config.model
                 && row.missing == r.config.missing
                 && row.protocol == r.config.train.protocol
+                && group[0].config.model_params == r.config.model_params
         }) {
             Some(i) => groups[i].push(r),
             None => {
@@ -193,10 +238,31 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     mean_train_seconds: 0.0,
                     missing: r.config.missing,
                     protocol: r.config.train.protocol,
+                    variant: String::new(),
                 });
                 groups.push(vec![r]);
             }
         }
+    }
+    // Rows of one (dataset, model, condition, protocol) with other parameters are told apart.
+    for i in 0..rows.len() {
+        let siblings: Vec<usize> = (0..rows.len())
+            .filter(|&j| {
+                rows[j].dataset == rows[i].dataset
+                    && rows[j].model == rows[i].model
+                    && rows[j].missing == rows[i].missing
+                    && rows[j].protocol == rows[i].protocol
+            })
+            .collect();
+        let params: Vec<&serde_json::Value> = siblings
+            .iter()
+            .map(|&j| &groups[j][0].config.model_params)
+            .collect();
+        let position = siblings
+            .iter()
+            .position(|&j| j == i)
+            .expect("a row is its own sibling");
+        rows[i].variant = variant_labels(&params).swap_remove(position);
     }
     for (row, group) in rows.iter_mut().zip(&groups) {
         row.seeds = group.iter().map(|r| r.config.seed).collect();
@@ -286,5 +352,21 @@ mod tests {
         assert_eq!(ms.display(100.0), "20.00 ± 10.00");
         assert_eq!(MeanStd::of(&[0.5]).unwrap().display(100.0), "50.00");
         assert!(MeanStd::of(&[]).is_none());
+    }
+
+    #[test]
+    fn variants_are_labelled_by_the_parameters_that_differ() {
+        let bce = serde_json::json!({"dim": 128, "loss": "bce", "heads": 2});
+        let ce = serde_json::json!({"dim": 128, "loss": "cross-entropy", "heads": 2});
+        let wide = serde_json::json!({"dim": 256, "loss": "cross-entropy", "heads": 2});
+        assert_eq!(
+            variant_labels(&[&bce, &ce, &bce]),
+            vec!["loss=bce", "loss=cross-entropy", "loss=bce"]
+        );
+        assert_eq!(
+            variant_labels(&[&bce, &wide]),
+            vec!["dim=128, loss=bce", "dim=256, loss=cross-entropy"]
+        );
+        assert_eq!(variant_labels(&[&ce, &ce]), vec!["", ""]);
     }
 }
