@@ -55,6 +55,13 @@ fn published_numbers_are_set_beside_the_matching_runs() {
         &["leaderboard", "--results", "sub", "--out", "sub"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // The two losses are two rows everywhere, named by the parameter that differs.
+    for table in ["summary.md", "leaderboard.md"] {
+        let text = fs::read_to_string(dir.path().join("sub").join(table)).unwrap();
+        for row in ["| sasrec (loss=bce) ", "| sasrec (loss=cross-entropy) "] {
+            assert!(text.contains(row), "{table} lacks {row:?}:\n{text}");
+        }
+    }
     let md = fs::read_to_string(dir.path().join("sub/published.md")).unwrap();
     let row = |label: &str| {
         md.lines()

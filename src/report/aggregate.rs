@@ -159,6 +159,9 @@ pub struct ModelRow {
     pub device_kinds: Vec<String>,
     pub model_version: u32,
     pub commits: Vec<String>,
+    /// The runs' model parameters, to name this row apart from other variants of its model.
+    #[serde(skip)]
+    pub params: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +224,7 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
                 .collect()
         };
         board.rows.push(ModelRow {
+            params: runs[0].config.model_params.clone(),
             dataset,
             model,
             variant,

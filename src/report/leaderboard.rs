@@ -58,11 +58,20 @@ pub fn p_text(p: f64) -> String {
 
 /// A row's name in tables: the model, plus its variant key where the board has several.
 pub fn label(row: &ModelRow, board: &DatasetBoard) -> String {
-    let variants = board.rows.iter().filter(|r| r.model == row.model).count();
-    if variants > 1 {
-        format!("{} #{}", row.model, row.variant)
-    } else {
-        row.model.clone()
+    let siblings: Vec<&ModelRow> = board.rows.iter().filter(|r| r.model == row.model).collect();
+    if siblings.len() < 2 {
+        return row.model.clone();
+    }
+    // Named by the parameters that differ (`sasrec (loss=bce)`), as in the summary; by the
+    // configuration key when only training or data settings differ.
+    let params: Vec<&serde_json::Value> = siblings.iter().map(|r| &r.params).collect();
+    let position = siblings
+        .iter()
+        .position(|r| r.variant == row.variant)
+        .expect("a row is its own sibling");
+    match crate::report::table::variant_labels(&params).swap_remove(position) {
+        differing if !differing.is_empty() => format!("{} ({differing})", row.model),
+        _ => format!("{} #{}", row.model, row.variant),
     }
 }
 

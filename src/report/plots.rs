@@ -8,6 +8,7 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use super::aggregate::{variant_key, DatasetBoard};
+use super::leaderboard::label;
 use crate::eval::Metric;
 use crate::record::RunResult;
 
@@ -59,12 +60,16 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
         };
         match &row.train_seconds_per_epoch {
             Some(time) if time.mean > 0.0 => points.push((
-                row.model.clone(),
+                label(row, board),
                 time.mean,
                 ndcg.value.mean * 100.0,
                 ndcg.value.std.unwrap_or(0.0) * 100.0,
             )),
-            _ => untrained.push(format!("{} {:.2}", row.model, ndcg.value.mean * 100.0)),
+            _ => untrained.push(format!(
+                "{} {:.2}",
+                label(row, board),
+                ndcg.value.mean * 100.0
+            )),
         }
     }
     anyhow::ensure!(
@@ -154,7 +159,7 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
                 .into_iter()
                 .map(|(e, v)| (e as f64, v.iter().sum::<f64>() / v.len() as f64))
                 .collect();
-            curves.push((row.model.clone(), points));
+            curves.push((label(row, board), points));
         }
     }
     anyhow::ensure!(

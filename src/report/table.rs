@@ -179,7 +179,7 @@ fn model_label(row: &SummaryRow) -> String {
 
 /// For runs of one model with several parameter sets (`params`, serialised), the parameters
 /// in which each set differs from the others: `loss=bce`; all empty when there is one set.
-fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
+pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
     let distinct: Vec<&serde_json::Value> = params.iter().fold(Vec::new(), |mut seen, p| {
         if !seen.contains(p) {
             seen.push(*p);
