@@ -1,6 +1,7 @@
 //! The sequence models (`sasrec`, `gru4rec`): a sample's scores never depend on its batch,
 //! SASRec matches a position-by-position re-computation from its own weights (causal
-//! attention, positions from the last item, post-LN blocks), and the `bce` loss trains.
+//! attention, positions from the last item, RecBole's post-LN blocks and the original's
+//! pre-LN form), and the `bce` loss trains.
 
 use crate::common::zoo;
 
@@ -49,7 +50,14 @@ fn padding_and_batch_neighbours_never_influence_scores() {
 
 /// SASRec recomputed one query position at a time from the var store: each position sees
 /// only the inputs up to itself (slices, no mask), positions count back from the last item.
-fn sasrec_reference(vars: &HashMap<String, Tensor>, input: &[u32], heads: i64) -> Tensor {
+/// `original`: Kang & McAuley's form (scaled embeddings, queries normalised first, a final
+/// LayerNorm) instead of RecBole's post-LN blocks.
+fn sasrec_reference(
+    vars: &HashMap<String, Tensor>,
+    input: &[u32],
+    heads: i64,
+    original: bool,
+) -> Tensor {
     let v = |name: &str| vars[name].shallow_clone();
     let linear = |x: &Tensor, name: &str| {
         x.matmul(&v(&format!("{name}.weight")).tr()) + v(&format!("{name}.bias"))
@@ -63,17 +71,24 @@ fn sasrec_reference(vars: &HashMap<String, Tensor>, input: &[u32], heads: i64) -
     let n = input.len() as i64;
     let ids = Tensor::from_slice(&input.iter().map(|&i| i64::from(i)).collect::<Vec<_>>());
     let back = Tensor::from_slice(&(0..n).rev().collect::<Vec<i64>>());
-    let mut h = norm(
-        &(v("item_embedding").index_select(0, &ids)
-            + v("position_embedding").index_select(0, &back)),
-        "input_norm",
-    );
-    let d = h.size()[1];
+    let items = v("item_embedding").index_select(0, &ids);
+    let d = items.size()[1];
+    let positions = v("position_embedding").index_select(0, &back);
+    let mut h = if original {
+        items * (d as f64).sqrt() + positions
+    } else {
+        norm(&(items + positions), "input_norm")
+    };
     let hd = d / heads;
     for b in 0..2 {
         let p = |s: &str| format!("block{b}.{s}");
+        let queries = if original {
+            norm(&h, &p("attention_norm"))
+        } else {
+            h.shallow_clone()
+        };
         let (q, k, val) = (
-            linear(&h, &p("query")),
+            linear(&queries, &p("query")),
             linear(&h, &p("key")),
             linear(&h, &p("value")),
         );
@@ -90,12 +105,20 @@ fn sasrec_reference(vars: &HashMap<String, Tensor>, input: &[u32], heads: i64) -
             }
             rows.push(Tensor::cat(&ctx, 0));
         }
-        let ctx = Tensor::stack(&rows, 0);
-        let h1 = norm(&(linear(&ctx, &p("output")) + &h), &p("attention_norm"));
-        let ffn = linear(&linear(&h1, &p("inner")).gelu("none"), &p("outer"));
-        h = norm(&(ffn + h1), &p("ffn_norm"));
+        let attended = linear(&Tensor::stack(&rows, 0), &p("output")) + queries;
+        let ffn = |x: &Tensor| linear(&linear(x, &p("inner")).gelu("none"), &p("outer"));
+        h = if original {
+            let h1 = norm(&attended, &p("ffn_norm"));
+            ffn(&h1) + h1
+        } else {
+            let h1 = norm(&attended, &p("attention_norm"));
+            norm(&(ffn(&h1) + h1), &p("ffn_norm"))
+        };
     }
-    let state = h.get(n - 1);
+    let mut state = h.get(n - 1);
+    if original {
+        state = norm(&state, "final_norm");
+    }
     let items = v("item_embedding").narrow(0, 1, vars["item_embedding"].size()[0] - 1);
     items.matmul(&state)
 }
@@ -104,25 +127,33 @@ fn sasrec_reference(vars: &HashMap<String, Tensor>, input: &[u32], heads: i64) -
 fn sasrec_matches_a_position_by_position_recomputation() {
     let _rng = crate::common::torch_rng();
     let data = random_dataset(9);
-    let built = build(
-        "sasrec",
-        json!({"dim": 16, "heads": 2, "inner_dim": 24}),
-        &data,
-        3,
-    );
-    let vars = built.vs.variables();
-    let samples = &data.splits.test;
-    let indices: Vec<usize> = (0..samples.len().min(12)).collect();
-    let batch = source(samples, None, built.resolved.kind).batch(&indices);
-    let scores = tch::no_grad(|| built.model.model.scores(&batch, false));
-    for (row, &s) in indices.iter().enumerate() {
-        let expected = tch::no_grad(|| sasrec_reference(&vars, samples.input(s), 2));
-        let diff = max_abs_diff(&scores.get(row as i64), &expected);
-        assert!(
-            diff < 1e-5,
-            "sample {s} (input {:?}): {diff}",
-            samples.input(s)
+    for architecture in ["recbole", "original"] {
+        let built = build(
+            "sasrec",
+            json!({"dim": 16, "heads": 2, "inner_dim": 24, "architecture": architecture}),
+            &data,
+            3,
         );
+        let vars = built.vs.variables();
+        assert_eq!(
+            vars.contains_key("final_norm.weight"),
+            architecture == "original"
+        );
+        let samples = &data.splits.test;
+        let indices: Vec<usize> = (0..samples.len().min(12)).collect();
+        let batch = source(samples, None, built.resolved.kind).batch(&indices);
+        let scores = tch::no_grad(|| built.model.model.scores(&batch, false));
+        for (row, &s) in indices.iter().enumerate() {
+            let reference =
+                sasrec_reference(&vars, samples.input(s), 2, architecture == "original");
+            let expected = tch::no_grad(|| reference);
+            let diff = max_abs_diff(&scores.get(row as i64), &expected);
+            assert!(
+                diff < 1e-5,
+                "{architecture}, sample {s} (input {:?}): {diff}",
+                samples.input(s)
+            );
+        }
     }
 }
 

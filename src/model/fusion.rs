@@ -10,7 +10,9 @@
 
 use tch::{nn, nn::Module, Tensor};
 
-use super::sequence::sasrec::{validate_config, SasRecConfig, SasRecEncoder};
+use super::sequence::sasrec::{
+    validate_config, SasRecConfig, SasRecEncoder, OPTIONAL_PARAMETERS as SASREC_OPTIONAL,
+};
 use super::sequence::{embed_rows, loss_against, scores_against, ItemTable, SequenceBatch};
 use super::{Batch, InputKind, Model, ModelContext, Recommender};
 use crate::modality::Modality;
@@ -138,6 +140,7 @@ impl Model for SasRecEarly {
     /// 2: length buckets and SASRec's last block at the last item only (other dropout draws
     /// and rounding, so other numbers).
     const VERSION: u32 = 2;
+    const OPTIONAL_PARAMETERS: &'static [&'static str] = SASREC_OPTIONAL;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence
@@ -221,6 +224,7 @@ impl Model for SasRecLate {
     /// 2: length buckets and SASRec's last block at the last item only (other dropout draws
     /// and rounding, so other numbers).
     const VERSION: u32 = 2;
+    const OPTIONAL_PARAMETERS: &'static [&'static str] = SASREC_OPTIONAL;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence

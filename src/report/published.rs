@@ -116,11 +116,21 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
 /// Where `value` falls against the published `[lo, hi]`.
 pub fn position(value: f64, lo: f64, hi: f64) -> String {
     if value > hi {
-        format!("above, +{:.0} %", 100.0 * (value / hi - 1.0))
+        format!("above, +{}", percent(100.0 * (value / hi - 1.0)))
     } else if value < lo {
-        format!("below, {:.0} %", 100.0 * (value / lo - 1.0))
+        format!("below, -{}", percent(100.0 * (1.0 - value / lo)))
     } else {
         "within".into()
+    }
+}
+
+/// A positive gap in per cent: whole numbers, one decimal under 1 % (so a gap never reads
+/// "0 %").
+fn percent(gap: f64) -> String {
+    if gap < 0.95 {
+        format!("{gap:.1} %")
+    } else {
+        format!("{gap:.0} %")
     }
 }
 
@@ -256,6 +266,8 @@ mod tests {
         assert_eq!(position(0.05, 0.04, 0.06), "within");
         assert_eq!(position(0.09, 0.0605, 0.0627), "above, +44 %");
         assert_eq!(position(0.03, 0.04, 0.05), "below, -25 %");
+        assert_eq!(position(0.0817, 0.0821, 0.083), "below, -0.5 %");
+        assert_eq!(position(0.0831, 0.0821, 0.083), "above, +0.1 %");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! then `blocks` post-LN transformer blocks with causal multi-head self-attention and a GELU
 //! feed-forward network; the state at the last item is scored against the (tied) item table.
 //!
+//! `architecture: original` gives Kang & McAuley's own form instead (pre-LN blocks, scaled
+//! embeddings, a final LayerNorm).
+//!
 //! Positions count back from the last item (0 = the newest), as in the original's end-aligned
 //! window, so a sample's positions do not depend on its batch; inputs longer than
 //! `max_positions` share the last position row.
@@ -32,6 +35,30 @@ pub struct SasRecConfig {
     pub attention_dropout: f64,
     pub max_positions: i64,
     pub loss: SequenceLoss,
+    /// Where the LayerNorms sit (RecBole's post-LN by default; absent from a stored config
+    /// when it is the default, so earlier run ids stand).
+    #[serde(skip_serializing_if = "Architecture::is_recbole")]
+    pub architecture: Architecture,
+}
+
+/// The two published forms of the SASRec block stack.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    /// RecBole's (and the MMSR repository's): LayerNorm on the input, then post-LN blocks,
+    /// `norm(x + sublayer(x))`.
+    #[default]
+    Recbole,
+    /// Kang & McAuley's original: item embeddings scaled by sqrt(dim), no input LayerNorm,
+    /// each block normalises its queries first (`q = norm(x)`, `x = q + attention(q, x)`,
+    /// `x = y + ffn(y)` with `y = norm(x)`), and one LayerNorm after the last block.
+    Original,
+}
+
+impl Architecture {
+    fn is_recbole(&self) -> bool {
+        *self == Architecture::Recbole
+    }
 }
 
 impl Default for SasRecConfig {
@@ -45,6 +72,7 @@ impl Default for SasRecConfig {
             attention_dropout: 0.5,
             max_positions: 150,
             loss: SequenceLoss::CrossEntropy,
+            architecture: Architecture::Recbole,
         }
     }
 }
@@ -128,15 +156,38 @@ impl Block {
             .contiguous()
             .view([b, q_len, d]);
         let attended = dropout(&self.output.forward(&context), c.dropout, train);
-        let h = self.attention_norm.forward(&(attended + queries));
-        let inner = self.inner.forward(&h).gelu("none");
-        let outer = dropout(&self.outer.forward(&inner), c.dropout, train);
-        self.ffn_norm.forward(&(outer + h))
+        match c.architecture {
+            Architecture::Recbole => {
+                let h = self.attention_norm.forward(&(attended + queries));
+                self.ffn_norm
+                    .forward(&(self.feed_forward(&h, c, train) + h))
+            }
+            Architecture::Original => {
+                // `queries` arrive normalised (see `normalised_queries`).
+                let h = self.ffn_norm.forward(&(attended + queries));
+                self.feed_forward(&h, c, train) + h
+            }
+        }
+    }
+
+    fn feed_forward(&self, h: &Tensor, c: &SasRecConfig, train: bool) -> Tensor {
+        let inner = self.inner.forward(h).gelu("none");
+        dropout(&self.outer.forward(&inner), c.dropout, train)
+    }
+
+    /// The queries a block attends with: the states themselves (RecBole) or their LayerNorm
+    /// (the original, whose keys and values stay unnormalised).
+    fn normalised_queries(&self, queries: Tensor, c: &SasRecConfig) -> Tensor {
+        match c.architecture {
+            Architecture::Recbole => queries,
+            Architecture::Original => self.attention_norm.forward(&queries),
+        }
     }
 
     /// The block at every position; `allowed` [1, 1, L, L] is the causal mask.
     fn forward(&self, h: &Tensor, allowed: &Tensor, c: &SasRecConfig, train: bool) -> Tensor {
-        self.attend(h, h, allowed, c, train)
+        let queries = self.normalised_queries(h.shallow_clone(), c);
+        self.attend(&queries, h, allowed, c, train)
     }
 
     /// The block at each sample's last item only: [B, D]. Keys and values still cover every
@@ -155,8 +206,8 @@ impl Block {
             .unsqueeze(0)
             .lt_tensor(&input.lengths.unsqueeze(1))
             .view([b, 1, 1, l]);
-        self.attend(&input.last(h).unsqueeze(1), h, &allowed, c, train)
-            .squeeze_dim(1)
+        let queries = self.normalised_queries(input.last(h).unsqueeze(1), c);
+        self.attend(&queries, h, &allowed, c, train).squeeze_dim(1)
     }
 }
 
@@ -168,6 +219,8 @@ pub struct SasRecEncoder {
     positions: Tensor,
     input_norm: nn::LayerNorm,
     blocks: Vec<Block>,
+    /// The original architecture's LayerNorm after the last block.
+    final_norm: Option<nn::LayerNorm>,
 }
 
 impl SasRecEncoder {
@@ -186,6 +239,9 @@ impl SasRecEncoder {
             blocks: (0..c.blocks)
                 .map(|i| Block::new(&(path / format!("block{i}")), c))
                 .collect(),
+            // Created last, so the default architecture draws its initial values as before.
+            final_norm: (c.architecture == Architecture::Original)
+                .then(|| layer_norm(path / "final_norm", c.dim)),
         }
     }
 
@@ -193,8 +249,12 @@ impl SasRecEncoder {
     pub fn states(&self, embedded: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
         let c = &self.config;
         let position_rows = input.positions_from_last().clamp(0, c.max_positions - 1);
-        let h = embedded + Tensor::embedding(&self.positions, &position_rows, -1, false, false);
-        let mut h = dropout(&self.input_norm.forward(&h), c.dropout, train);
+        let positions = Tensor::embedding(&self.positions, &position_rows, -1, false, false);
+        let h = match c.architecture {
+            Architecture::Recbole => self.input_norm.forward(&(embedded + positions)),
+            Architecture::Original => embedded * (c.dim as f64).sqrt() + positions,
+        };
+        let mut h = dropout(&h, c.dropout, train);
         // Causal: a query attends to itself and earlier positions, which are all real items
         // (right padding), so padded keys never reach a real query.
         let width = input.width();
@@ -205,9 +265,17 @@ impl SasRecEncoder {
         for block in earlier {
             h = block.forward(&h, &allowed, c, train);
         }
-        last.forward_at_last(&h, input, c, train)
+        let state = last.forward_at_last(&h, input, c, train);
+        match &self.final_norm {
+            Some(norm) => norm.forward(&state),
+            None => state,
+        }
     }
 }
+
+/// Parameters a stored config leaves out at their default (see [`Model::OPTIONAL_PARAMETERS`]),
+/// shared by every SASRec-based model.
+pub const OPTIONAL_PARAMETERS: &[&str] = &["architecture"];
 
 /// Range checks shared by every SASRec-based model.
 pub fn validate_config(c: &SasRecConfig) -> Result<(), String> {
@@ -241,6 +309,7 @@ impl Model for SasRec {
     /// 2: length buckets and the last block at the last item only (the same function of a
     /// sample's input; other dropout draws and rounding, so other numbers).
     const VERSION: u32 = 2;
+    const OPTIONAL_PARAMETERS: &'static [&'static str] = OPTIONAL_PARAMETERS;
 
     fn input_kind(_config: &SasRecConfig) -> InputKind {
         InputKind::Sequence
@@ -268,5 +337,26 @@ impl Recommender for SasRec {
     fn loss(&self, batch: &Batch) -> Tensor {
         let states = self.states(batch.sequence(), true);
         self.items.loss(&states, &batch.targets, self.config.loss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Configs stored before the option existed resolve to the same JSON (and run id) as
+    /// the default today; the original form is spelled out.
+    #[test]
+    fn the_default_architecture_is_left_out_of_stored_configs() {
+        let default = serde_json::to_value(SasRecConfig::default()).unwrap();
+        assert!(default.get("architecture").is_none());
+        let original = SasRecConfig {
+            architecture: Architecture::Original,
+            ..Default::default()
+        };
+        let value = serde_json::to_value(&original).unwrap();
+        assert_eq!(value["architecture"], "original");
+        let back: SasRecConfig = serde_json::from_value(default).unwrap();
+        assert_eq!(back, SasRecConfig::default());
     }
 }
