@@ -113,7 +113,7 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
         .x_labels(8)
         .draw()
         .map_err(plot_error)?;
-    for (i, (model, x, y, std)) in points.iter().enumerate() {
+    for (i, (_, x, y, std)) in points.iter().enumerate() {
         let color = color(i);
         chart
             .draw_series([PathElement::new(vec![(*x, y - std), (*x, y + std)], color)])
@@ -121,11 +121,90 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
         chart
             .draw_series([Circle::new((*x, *y), 4, color.filled())])
             .map_err(plot_error)?;
-        chart
-            .draw_series([Text::new(model.clone(), (*x * 1.04, *y), (FONT, 12))])
+    }
+    // Labels go right of their points, moved apart vertically where two would overlap (models
+    // of similar speed and accuracy), with a leader line back to a moved label's point.
+    let anchors: Vec<LabelBox> = points
+        .iter()
+        .map(|(model, x, y, _)| {
+            let (px, py) = chart.backend_coord(&(*x, *y));
+            LabelBox {
+                x: px + 8,
+                y: py - LABEL_HEIGHT / 2,
+                width: label_width(model),
+            }
+        })
+        .collect();
+    let markers: Vec<LabelBox> = anchors
+        .iter()
+        .map(|a| LabelBox {
+            x: a.x - 13,
+            y: a.y + LABEL_HEIGHT / 2 - 5,
+            width: 10,
+        })
+        .collect();
+    let placed = place_labels(&anchors, &markers, LABEL_HEIGHT);
+    for (((model, ..), anchor), top) in points.iter().zip(&anchors).zip(placed) {
+        if top != anchor.y {
+            let middle = top + LABEL_HEIGHT / 2;
+            root.draw(&PathElement::new(
+                vec![
+                    (anchor.x - 6, anchor.y + LABEL_HEIGHT / 2),
+                    (anchor.x - 1, middle),
+                ],
+                BLACK.mix(0.4),
+            ))
+            .map_err(plot_error)?;
+        }
+        root.draw(&Text::new(model.clone(), (anchor.x, top), (FONT, 12)))
             .map_err(plot_error)?;
     }
     root.present().map_err(plot_error)
+}
+
+/// Height of a 12-pixel label's box, with a little air.
+const LABEL_HEIGHT: i32 = 15;
+
+/// A label's box in pixels: its left edge, top and (estimated) width.
+#[derive(Debug, Clone, Copy)]
+struct LabelBox {
+    x: i32,
+    y: i32,
+    width: i32,
+}
+
+/// Width of a 12-pixel sans-serif label, estimated generously (SVG text has no metrics here).
+fn label_width(text: &str) -> i32 {
+    7 * text.chars().count() as i32
+}
+
+/// Tops for labels that want to sit at `wanted` without overlapping each other or the
+/// `markers` (boxes of `height` rows or less, e.g. the points): each label, top to bottom,
+/// takes the free slot nearest its wanted top (searching down and up by one pixel steps), so
+/// labels with room never move.
+fn place_labels(wanted: &[LabelBox], markers: &[LabelBox], height: i32) -> Vec<i32> {
+    let mut order: Vec<usize> = (0..wanted.len()).collect();
+    order.sort_by_key(|&i| (wanted[i].y, wanted[i].x));
+    let mut placed: Vec<LabelBox> = Vec::new();
+    let mut tops = vec![0; wanted.len()];
+    for i in order {
+        let want = wanted[i];
+        let overlaps = |top: i32| {
+            placed.iter().chain(markers).any(|p| {
+                top < p.y + height
+                    && p.y < top + height
+                    && want.x < p.x + p.width
+                    && p.x < want.x + want.width
+            })
+        };
+        let top = (0..)
+            .flat_map(|shift| [want.y + shift, want.y - shift])
+            .find(|&top| !overlaps(top))
+            .expect("a free slot exists");
+        tops[i] = top;
+        placed.push(LabelBox { y: top, ..want });
+    }
+    tops
 }
 
 /// Validation NDCG@20 per epoch, averaged over each model's seeds, up to the last epoch every
@@ -236,7 +315,35 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::log_ticks;
+    use super::{log_ticks, place_labels, LabelBox};
+
+    #[test]
+    fn labels_that_would_overlap_are_moved_apart_and_others_stay() {
+        let at = |x, y| LabelBox { x, y, width: 100 };
+        // Two labels 4 px apart (the loo study's sasrec and han-gnn), one far away.
+        let wanted = [at(500, 300), at(520, 304), at(100, 302)];
+        let tops = place_labels(&wanted, &[], 15);
+        assert_eq!(tops[0], 300, "the first keeps its place");
+        assert!((tops[1] - tops[0]).abs() >= 15, "{tops:?}");
+        assert!(
+            (tops[1] - 304).abs() <= 15,
+            "moved no further than needed: {tops:?}"
+        );
+        assert_eq!(tops[2], 302, "no neighbour, no move");
+        // A marker under a label pushes it off.
+        let marker = LabelBox {
+            x: 540,
+            y: 305,
+            width: 10,
+        };
+        let top = place_labels(&[at(500, 300)], &[marker], 15)[0];
+        assert!(top + 15 <= 305 || top >= 305 + 15, "{top}");
+        // Many labels on one spot end up stacked without overlap.
+        let stacked = place_labels(&[at(10, 50); 5], &[], 15);
+        let mut sorted = stacked.clone();
+        sorted.sort();
+        assert!(sorted.windows(2).all(|w| w[1] - w[0] >= 15), "{stacked:?}");
+    }
 
     #[test]
     fn log_ticks_label_every_one_two_five_inside_the_range() {
