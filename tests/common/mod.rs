@@ -5,6 +5,7 @@
 
 pub mod http_server;
 pub mod raw_beauty;
+pub mod webdriver;
 pub mod zoo;
 
 use std::cell::Cell;
