@@ -22,7 +22,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cuda
-BIN=gpu-pack/mmsr-bench
+BIN=   # default: the pack's binary, unpacked into OUT/work
 PACK=gpu-pack
 QUICK=0
 OUT=
@@ -37,8 +37,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 OUT=${OUT:-gpu-check/$DEVICE}
-[ -x "$BIN" ] || { echo "error: $BIN is missing (ci/build-cuda.sh && ci/pack-gpu.sh make gpu-pack/)" >&2; exit 2; }
-[ -f "$PACK/data.tar.xz" ] || { echo "error: $PACK/data.tar.xz is missing (ci/pack-gpu.sh)" >&2; exit 2; }
+for f in data.tar.xz mmsr-bench.xz; do
+  [ -f "$PACK/$f" ] || { echo "error: $PACK/$f is missing (ci/build-cuda.sh && ci/pack-gpu.sh make $PACK/)" >&2; exit 2; }
+done
+[ -z "$BIN" ] || [ -x "$BIN" ] || { echo "error: --bin $BIN is not an executable file" >&2; exit 2; }
 if [ "${DEVICE%%:*}" = cuda ]; then
   # The CUDA binary links the torch wheel's libraries; the GPU machine has that wheel installed.
   TORCH_LIB=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null) \
@@ -47,6 +49,10 @@ fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 DATA="$OUT/work"
 mkdir -p "$DATA" && xz -dc "$PACK/data.tar.xz" | tar -C "$DATA" -xf - || { echo "error: unpacking $PACK/data.tar.xz" >&2; exit 2; }
+if [ -z "$BIN" ]; then
+  BIN="$DATA/mmsr-bench"
+  xz -dc "$PACK/mmsr-bench.xz" > "$BIN" && chmod +x "$BIN" || { echo "error: unpacking $PACK/mmsr-bench.xz" >&2; exit 2; }
+fi
 printf 'step\texit\tseconds\n' > "$OUT/steps.tsv"
 failed=0
 step() {

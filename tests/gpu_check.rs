@@ -25,7 +25,7 @@ fn the_gpu_check_packs_under_the_limit_and_runs_end_to_end_on_the_cpu() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    let size: u64 = ["mmsr-bench", "data.tar.xz", "MANIFEST"]
+    let size: u64 = ["mmsr-bench.xz", "data.tar.xz", "MANIFEST"]
         .iter()
         .map(|f| std::fs::metadata(pack.join(f)).unwrap().len())
         .sum();
