@@ -230,6 +230,26 @@ fn a_small_study_measures_every_point_and_reports_it() {
             .unwrap();
     assert_eq!(reread.analysis, study.analysis);
     assert!(dir.path().join("again/plots/time-vs-edges.svg").exists());
+    assert!(markdown.contains("Each point was measured 2 times"));
+
+    // One round of measurements: the report says why from the config, not a fixed story.
+    let once_text = |repeats: usize| {
+        let mut once = study.clone();
+        once.measurements.retain(|m| m.repeat == 0);
+        once.config.repeats = repeats;
+        let folder = format!("once-{repeats}");
+        std::fs::create_dir_all(dir.path().join(&folder)).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{folder}/scaling.json")),
+            serde_json::to_vec(&once).unwrap(),
+        )
+        .unwrap();
+        let out = mmsr(dir.path(), &["-q", "scaling", "--report-from", &folder]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(dir.path().join(format!("{folder}/scaling.md"))).unwrap()
+    };
+    assert!(once_text(1).contains("one round, as the study's config asks: `repeats: 1`"));
+    assert!(once_text(3).contains("the study predates repeated rounds"));
 }
 
 #[test]

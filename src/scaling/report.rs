@@ -87,6 +87,8 @@ pub fn markdown(study: &Study) -> String {
         "{}\n",
         if rounds > 1 {
             format!("Each point was measured {rounds} times, in rounds over the whole study (a point's repeats never back to back); fits, ratio and crossovers read each point's median, the tables give the range.")
+        } else if study.config.repeats == 1 {
+            "Each point was measured once (one round, as the study's config asks: `repeats: 1`), so its fits carry no run-to-run spread.".to_string()
         } else {
             "Each point was measured once (the study predates repeated rounds), so its fits carry no run-to-run spread.".to_string()
         }
