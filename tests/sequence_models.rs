@@ -135,10 +135,9 @@ fn sasrec_matches_a_position_by_position_recomputation() {
             3,
         );
         let vars = built.vs.variables();
-        assert_eq!(
-            vars.contains_key("final_norm.weight"),
-            architecture == "original"
-        );
+        let original = architecture == "original";
+        assert_eq!(vars.contains_key("final_norm.weight"), original);
+        assert_eq!(vars.contains_key("input_norm.weight"), !original);
         let samples = &data.splits.test;
         let indices: Vec<usize> = (0..samples.len().min(12)).collect();
         let batch = source(samples, None, built.resolved.kind).batch(&indices);

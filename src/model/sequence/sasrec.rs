@@ -217,7 +217,8 @@ impl Block {
 pub struct SasRecEncoder {
     config: SasRecConfig,
     positions: Tensor,
-    input_norm: nn::LayerNorm,
+    /// RecBole's LayerNorm on the input (the original has none).
+    input_norm: Option<nn::LayerNorm>,
     blocks: Vec<Block>,
     /// The original architecture's LayerNorm after the last block.
     final_norm: Option<nn::LayerNorm>,
@@ -235,7 +236,8 @@ impl SasRecEncoder {
                     stdev: 0.02,
                 },
             ),
-            input_norm: layer_norm(path / "input_norm", c.dim),
+            input_norm: (c.architecture == Architecture::Recbole)
+                .then(|| layer_norm(path / "input_norm", c.dim)),
             blocks: (0..c.blocks)
                 .map(|i| Block::new(&(path / format!("block{i}")), c))
                 .collect(),
@@ -250,9 +252,9 @@ impl SasRecEncoder {
         let c = &self.config;
         let position_rows = input.positions_from_last().clamp(0, c.max_positions - 1);
         let positions = Tensor::embedding(&self.positions, &position_rows, -1, false, false);
-        let h = match c.architecture {
-            Architecture::Recbole => self.input_norm.forward(&(embedded + positions)),
-            Architecture::Original => embedded * (c.dim as f64).sqrt() + positions,
+        let h = match &self.input_norm {
+            Some(norm) => norm.forward(&(embedded + positions)),
+            None => embedded * (c.dim as f64).sqrt() + positions,
         };
         let mut h = dropout(&h, c.dropout, train);
         // Causal: a query attends to itself and earlier positions, which are all real items
