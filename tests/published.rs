@@ -70,13 +70,13 @@ fn published_numbers_are_set_beside_the_matching_runs() {
             .to_string()
     };
     let bce_row = row("bce runs");
-    assert!(bce_row.contains("2 seed(s), 2 epochs"), "{bce_row}");
+    assert!(bce_row.contains("2 seeds, 2 epochs"), "{bce_row}");
     let spread = (bce[0] - bce[1]).abs() / 2f64.sqrt();
     assert!(
         bce_row.contains(&format!("{mean:.4} ± {spread:.4} (below, -50 %)")),
         "{bce_row}"
     );
-    assert!(row("ce runs").contains("2 seed(s)"), "{md}");
+    assert!(row("ce runs").contains("2 seeds"), "{md}");
     assert!(row("none").contains("no runs here yet"), "{md}");
     assert!(md.contains("| published range | |"), "{md}");
 

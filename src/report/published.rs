@@ -113,6 +113,15 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
         .collect()
 }
 
+/// "1 seed", "3 seeds".
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Where `value` falls against the published `[lo, hi]`.
 pub fn position(value: f64, lo: f64, hi: f64) -> String {
     if value > hi {
@@ -196,11 +205,10 @@ fn model_table(
     for ours in &model.ours {
         let runs = matching(results, dataset, ours);
         let epochs: Vec<usize> = runs.iter().map(|r| r.epochs_run).collect();
+        let seeds = counted(runs.len(), "seed");
         let settings = match (epochs.iter().min(), epochs.iter().max()) {
-            (Some(lo), Some(hi)) if lo == hi => {
-                format!("{} seed(s), {lo} epochs", runs.len())
-            }
-            (Some(lo), Some(hi)) => format!("{} seeds, {lo}–{hi} epochs", runs.len()),
+            (Some(lo), Some(hi)) if lo == hi => format!("{seeds}, {}", counted(*lo, "epoch")),
+            (Some(lo), Some(hi)) => format!("{seeds}, {lo}–{hi} epochs"),
             _ => "no runs here yet".into(),
         };
         out.push_str(&format!("| **ours**: {} | {settings} |", ours.label));
@@ -268,6 +276,12 @@ mod tests {
         assert_eq!(position(0.03, 0.04, 0.05), "below, -25 %");
         assert_eq!(position(0.0817, 0.0821, 0.083), "below, -0.5 %");
         assert_eq!(position(0.0831, 0.0821, 0.083), "above, +0.1 %");
+    }
+
+    #[test]
+    fn counts_are_singular_or_plural() {
+        assert_eq!(counted(1, "seed"), "1 seed");
+        assert_eq!(counted(3, "epoch"), "3 epochs");
     }
 
     #[test]
