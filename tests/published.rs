@@ -118,3 +118,31 @@ fn published_numbers_are_set_beside_the_matching_runs() {
         stderr(&out)
     );
 }
+
+/// A study folder made with two configs (here a third seed of one model, with other training
+/// settings, as the leave-one-out study gives SASRec-BCE longer patience): the last `run-all`
+/// summarises every run in the folder, so `check` finds a row for each cell.
+#[test]
+fn a_folder_made_with_two_configs_is_summarised_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = "models: [pop, {name: sasrec, dim: 16, inner_dim: 32}]\ndatasets: [synthetic]\nseeds: [1]\ndevice: cpu\ntrain:\n  max_epochs: 1\n";
+    let second = "models: [{name: sasrec, dim: 16, inner_dim: 32, loss: bce}]\ndatasets: [synthetic]\nseeds: [1]\ndevice: cpu\ntrain:\n  max_epochs: 2\n  patience: 9\n";
+    for (name, text) in [("first.yaml", first), ("second.yaml", second)] {
+        fs::write(dir.path().join(name), text).unwrap();
+        let out = mmsr(
+            dir.path(),
+            &["-q", "--results-dir", "sub", "run-all", "--config", name],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let summary = fs::read_to_string(dir.path().join("sub/summary.md")).unwrap();
+    for row in [
+        "| pop ",
+        "| sasrec (loss=bce) ",
+        "| sasrec (loss=cross-entropy) ",
+    ] {
+        assert!(summary.contains(row), "summary lacks {row:?}:\n{summary}");
+    }
+    let out = mmsr(dir.path(), &["check", "sub"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

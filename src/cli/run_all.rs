@@ -163,7 +163,11 @@ impl Outcomes<'_> {
             parallelism.threads_per_job
         );
         let results: Vec<RunResult> = statuses.iter().map(|s| s.result().clone()).collect();
-        write_summary(&results, self.config, results_dir)
+        write_summary(
+            &folder_results(results, results_dir)?,
+            self.config,
+            results_dir,
+        )
     }
 }
 
@@ -325,6 +329,19 @@ fn cell_arguments(cli: &Cli, force: bool) -> Vec<OsString> {
 
 /// Prints the mean ± std table and writes `summary.md` and `summary.json` (also used by `merge`,
 /// so a Slurm array gives the same table as `run-all`).
+/// The runs a folder's summary covers: this run's, and every other result already stored in
+/// the folder (a study made with several configs, e.g. one model with longer patience, or more
+/// seeds of a few models), since `check` expects a row for every cell that has run files.
+fn folder_results(mut results: Vec<RunResult>, results_dir: &Path) -> Result<Vec<RunResult>> {
+    let stored = crate::record::read::load_results(results_dir)?;
+    for (_, result) in stored {
+        if !results.iter().any(|r| r.run_id == result.run_id) {
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
 pub fn write_summary(
     results: &[RunResult],
     config: &ExperimentConfig,
