@@ -11,7 +11,7 @@ use crate::plan::read_plan;
 use crate::record::read::load_results;
 
 use super::leaderboard::{write_leaderboard, write_missing_modality_study};
-use super::run_all::write_summary;
+use super::run_all::{folder_results, write_summary};
 use super::Cli;
 
 #[derive(Debug, Args)]
@@ -56,7 +56,11 @@ pub fn execute(cli: &Cli, args: &MergeArgs) -> Result<ExitCode> {
         missing.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
         args.plan.display()
     );
-    write_summary(&results, &cells[0].experiment, &cli.results_dir)?;
+    write_summary(
+        &folder_results(results.clone(), &cli.results_dir)?,
+        &cells[0].experiment,
+        &cli.results_dir,
+    )?;
     write_leaderboard(&results, &cli.results_dir, &args.reference, false)?;
     write_missing_modality_study(&results, &cli.results_dir, false)?;
     println!(

@@ -332,7 +332,10 @@ fn cell_arguments(cli: &Cli, force: bool) -> Vec<OsString> {
 /// The runs a folder's summary covers: this run's, and every other result already stored in
 /// the folder (a study made with several configs, e.g. one model with longer patience, or more
 /// seeds of a few models), since `check` expects a row for every cell that has run files.
-fn folder_results(mut results: Vec<RunResult>, results_dir: &Path) -> Result<Vec<RunResult>> {
+pub(crate) fn folder_results(
+    mut results: Vec<RunResult>,
+    results_dir: &Path,
+) -> Result<Vec<RunResult>> {
     let stored = crate::record::read::load_results(results_dir)?;
     for (_, result) in stored {
         if !results.iter().any(|r| r.run_id == result.run_id) {
