@@ -327,8 +327,6 @@ fn cell_arguments(cli: &Cli, force: bool) -> Vec<OsString> {
     args
 }
 
-/// Prints the mean ± std table and writes `summary.md` and `summary.json` (also used by `merge`,
-/// so a Slurm array gives the same table as `run-all`).
 /// The runs a folder's summary covers: this run's, and every other result already stored in
 /// the folder (a study made with several configs, e.g. one model with longer patience, or more
 /// seeds of a few models), since `check` expects a row for every cell that has run files.
@@ -345,6 +343,8 @@ pub(crate) fn folder_results(
     Ok(results)
 }
 
+/// Prints the mean ± std table and writes `summary.md` and `summary.json` (also used by `merge`,
+/// so a Slurm array gives the same table as `run-all`).
 pub fn write_summary(
     results: &[RunResult],
     config: &ExperimentConfig,
