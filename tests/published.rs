@@ -145,4 +145,38 @@ fn a_folder_made_with_two_configs_is_summarised_whole() {
     }
     let out = mmsr(dir.path(), &["check", "sub"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // `merge` after a job array of the first config: its leaderboard, like its summary, covers
+    // the whole folder, so `check` (which regenerates leaderboard.json) still passes.
+    let out = mmsr(
+        dir.path(),
+        &[
+            "--results-dir",
+            "sub",
+            "plan",
+            "--config",
+            "first.yaml",
+            "--out",
+            "plan.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "--results-dir",
+            "sub",
+            "merge",
+            "--plan",
+            "plan.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let board = fs::read_to_string(dir.path().join("sub/leaderboard.md")).unwrap();
+    assert!(
+        board.contains("sasrec (loss=bce)"),
+        "merge's leaderboard lacks the second config's run:\n{board}"
+    );
+    let out = mmsr(dir.path(), &["check", "sub"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }

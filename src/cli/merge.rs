@@ -56,15 +56,16 @@ pub fn execute(cli: &Cli, args: &MergeArgs) -> Result<ExitCode> {
         missing.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
         args.plan.display()
     );
-    write_summary(
-        &folder_results(results.clone(), &cli.results_dir)?,
-        &cells[0].experiment,
-        &cli.results_dir,
-    )?;
+    // The tables cover every run stored in the folder (a study made with several plans or
+    // configs), as `leaderboard` regenerates them and `check` compares.
+    let plan_runs = results.len();
+    let results = folder_results(results, &cli.results_dir)?;
+    write_summary(&results, &cells[0].experiment, &cli.results_dir)?;
     write_leaderboard(&results, &cli.results_dir, &args.reference, false)?;
     write_missing_modality_study(&results, &cli.results_dir, false)?;
     println!(
-        "merged {} cells; leaderboard in {}",
+        "merged {} cells ({} runs in the folder); leaderboard in {}",
+        plan_runs,
         results.len(),
         cli.results_dir.join("leaderboard.md").display()
     );
