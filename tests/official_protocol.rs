@@ -297,11 +297,28 @@ fn the_reproduction_report_sets_official_runs_beside_the_authors_log() {
         "the corrected column"
     );
     assert!((at(0, "MRR@5") - 0.010878).abs() < 1e-12);
+    assert_eq!(
+        epochs[0]["train_loss_sum"],
+        json!(9609.607),
+        "the summed loss"
+    );
     let studies = report["studies"].as_array().unwrap();
     let han = studies.iter().find(|s| s["model"] == "han-gnn").unwrap();
     assert_eq!(han["seeds"], json!([1, 2]));
+    // Our loss per epoch beside the log's sum divided by our batch count.
+    let batches = han["batches_per_epoch"].as_u64().unwrap();
+    assert!(batches > 0);
+    let ours = han["epochs"][0]["train_loss"]["mean"].as_f64().unwrap();
     let md = fs::read_to_string(root.join("sub/reproduction.md")).unwrap();
     assert!(md.contains("| HR@20 |") && md.contains("| 14.18 |"), "{md}");
+    let theirs = 9609.607 / batches as f64;
+    let row = format!("| 0 | {ours:.4} ± ");
+    assert!(
+        md.contains(&format!("summed loss divided by {batches})"))
+            && md.lines().any(|l| l.starts_with(&row)
+                && l.contains(&format!("| {theirs:.4} | {:+.4} (", ours - theirs))),
+        "{md}"
+    );
     assert!(root
         .join("sub/plots/synthetic-reproduction-han-gnn.svg")
         .is_file());

@@ -47,12 +47,23 @@ pub struct ReferenceCurve {
 pub struct ReferenceEpoch {
     pub epoch: usize,
     pub metrics: BTreeMap<String, f64>,
+    /// The epoch's training loss summed over its batches, as the official code logs it (the
+    /// log's optional `summed train loss` column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss_sum: Option<f64>,
 }
 
 impl ReferenceCurve {
     fn at(&self, epoch: usize, metric: &str) -> Option<f64> {
         let e = self.epochs.iter().find(|e| e.epoch == epoch)?;
         e.metrics.get(metric).copied()
+    }
+
+    fn train_loss_sum(&self, epoch: usize) -> Option<f64> {
+        self.epochs
+            .iter()
+            .find(|e| e.epoch == epoch)?
+            .train_loss_sum
     }
 
     /// Per metric, its best value over the reference's epochs (the official reporting).
@@ -78,7 +89,7 @@ pub fn stored_reference(path: &Path) -> Result<Option<ReferenceCurve>> {
 /// Reads the per-epoch table of a log transcribed as Markdown (the layout of
 /// `official-beauty/LOG.md`): a header row with `epoch` and, for each metric, a column named
 /// `HR@5`, `MRR@5`, `HR@20`, `MRR@20` and `NDCG@5 corrected`, `NDCG@20 corrected` (the correct
-/// NDCG; the logged one uses the wrong normaliser), values ×100.
+/// NDCG; the logged one uses the wrong normaliser), values ×100; optionally `summed train loss`.
 pub fn parse_reference_log(text: &str, source: &str) -> Result<ReferenceCurve, String> {
     let cells = |line: &str| -> Vec<String> {
         line.trim()
@@ -107,6 +118,7 @@ pub fn parse_reference_log(text: &str, source: &str) -> Result<ReferenceCurve, S
         };
         columns.push((metric_name, column(&header_name)?));
     }
+    let loss_column = column("summed train loss").ok();
     let mut epochs = Vec::new();
     for line in lines.skip(1).take_while(|l| l.starts_with('|')) {
         let row = cells(line);
@@ -127,6 +139,7 @@ pub fn parse_reference_log(text: &str, source: &str) -> Result<ReferenceCurve, S
         epochs.push(ReferenceEpoch {
             epoch: epoch as usize,
             metrics,
+            train_loss_sum: loss_column.map(number).transpose()?,
         });
     }
     if epochs.is_empty() {
@@ -145,6 +158,8 @@ pub struct EpochPoint {
     /// Seeds that trained this far (the official rule ends seeds at different epochs).
     pub seeds: usize,
     pub metrics: Vec<(String, MeanStd)>,
+    /// Mean cross-entropy per training batch, over the seeds.
+    pub train_loss: Option<MeanStd>,
 }
 
 /// One (dataset, model, configuration) under `official`.
@@ -155,6 +170,9 @@ pub struct CurveStudy {
     pub variant: String,
     pub seeds: Vec<u64>,
     pub epochs_run: Vec<usize>,
+    /// Training batches per epoch (all training samples, the validation ones included, as the
+    /// official protocol trains); a logged summed loss divided by it compares with ours.
+    pub batches_per_epoch: usize,
     pub epochs: Vec<EpochPoint>,
     /// Per metric, the mean ± std over seeds of each seed's best over epochs.
     pub best: Vec<(String, MeanStd)>,
@@ -202,9 +220,14 @@ pub fn build(results: &[RunResult], reference: Option<ReferenceCurve>) -> Reprod
                         .iter()
                         .filter_map(|r| r.learning_curve.get(epoch)?.test.as_ref())
                         .collect();
+                    let losses: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| Some(r.learning_curve.get(epoch)?.train_loss))
+                        .collect();
                     EpochPoint {
                         epoch,
                         seeds: tests.len(),
+                        train_loss: MeanStd::of(&losses),
                         metrics: CURVE_METRICS
                             .iter()
                             .filter_map(|&(m, k)| {
@@ -232,12 +255,20 @@ pub fn build(results: &[RunResult], reference: Option<ReferenceCurve>) -> Reprod
                 variant,
                 seeds: runs.iter().map(|r| r.config.seed).collect(),
                 epochs_run: runs.iter().map(|r| r.epochs_run).collect(),
+                batches_per_epoch: official_batches(runs[0]),
                 epochs,
                 best,
             }
         })
         .collect();
     ReproductionReport { studies, reference }
+}
+
+/// Batches per training epoch under the official protocol: the training and validation
+/// samples together, in batches of `batch_size` (the last one partial).
+fn official_batches(run: &RunResult) -> usize {
+    let counts = &run.dataset.counts;
+    (counts.train_samples + counts.valid_samples).div_ceil(run.config.train.batch_size.max(1))
 }
 
 fn value_of<'a>(metrics: &'a [(String, MeanStd)], metric: &str) -> Option<&'a MeanStd> {
@@ -324,8 +355,44 @@ pub fn sections(report: &ReproductionReport, heading: &str) -> String {
             }
             out.push('\n');
         }
+        loss_table(&mut out, study, reference);
     }
     out
+}
+
+/// Training loss per epoch, ours against the reference's summed loss per batch: the same
+/// quantity (mean cross-entropy per batch) when both trained on the same samples.
+fn loss_table(out: &mut String, study: &CurveStudy, reference: Option<&ReferenceCurve>) {
+    let batches = study.batches_per_epoch;
+    let _ = write!(
+        out,
+        "\nTraining loss per epoch (mean cross-entropy per batch over {batches} batches; the \
+         reference's summed loss divided by {batches}):\n\n| epoch | ours | reference | Δ |\n|---|---|---|---|\n"
+    );
+    for point in &study.epochs {
+        let Some(ours) = &point.train_loss else {
+            continue;
+        };
+        let theirs = reference
+            .and_then(|c| c.train_loss_sum(point.epoch))
+            .filter(|_| batches > 0)
+            .map(|sum| sum / batches as f64);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            point.epoch,
+            match ours.std {
+                Some(std) => format!("{:.4} ± {std:.4}", ours.mean),
+                None => format!("{:.4}", ours.mean),
+            },
+            theirs.map_or("–".into(), |t| format!("{t:.4}")),
+            theirs.map_or("–".into(), |t| format!(
+                "{:+.4} ({:+.2} %)",
+                ours.mean - t,
+                (ours.mean / t - 1.0) * 100.0
+            ))
+        );
+    }
 }
 
 /// HR@20 and NDCG@20 per epoch, side by side: our mean with a ± std band over seeds, and the
@@ -455,6 +522,32 @@ mod tests {
         close(curve.at(1, "MRR@20").unwrap(), 0.024957);
         close(curve.best("NDCG@20").unwrap(), 0.03867);
         assert_eq!(curve.at(2, "HR@20"), None);
+    }
+
+    #[test]
+    fn reads_the_optional_summed_loss_column() {
+        assert_eq!(
+            parse_reference_log(LOG, "LOG.md")
+                .unwrap()
+                .train_loss_sum(0),
+            None
+        );
+        let text = LOG
+            .replace("| train s |", "| train s | summed train loss |")
+            .replace("|---|---|", "|---|---|---|")
+            .replace("| 0 | 129 |", "| 0 | 129 | 9609.607 |")
+            .replace("| 1 | 140 |", "| 1 | 140 | 9024.154 |");
+        let curve = parse_reference_log(&text, "LOG.md").unwrap();
+        assert_eq!(curve.train_loss_sum(1), Some(9024.154));
+        close_to(curve.at(1, "HR@20").unwrap(), 0.089298);
+        let text = text.replace("9024.154", "nan?");
+        assert!(parse_reference_log(&text, "LOG.md")
+            .unwrap_err()
+            .contains("not a number"));
+    }
+
+    fn close_to(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
 
     #[test]
