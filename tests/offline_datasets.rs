@@ -208,5 +208,9 @@ fn the_paper_and_quick_protocols_cover_every_model_and_dataset() {
             "{d}"
         );
     }
-    assert_eq!(quick.seeds.len(), 5, "the quick protocol has the spec's 5 seeds");
+    assert_eq!(
+        quick.seeds.len(),
+        5,
+        "the quick protocol has the spec's 5 seeds"
+    );
 }
