@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use std::fs;
 use std::path::PathBuf;
 
 use mmsr_bench::dataset::official::{
@@ -259,5 +260,54 @@ fn the_official_beauty_folder_is_split_by_user() {
         pop_counts,
         198_502 - 33_942 - 22_363,
         "train interactions without validation targets"
+    );
+}
+
+/// `check --rerun` re-imports the official folder a run used when given `--official-dir` (with
+/// the run's bundle order: the content hash must match); without it the run is skipped with a
+/// note that says which flag is missing.
+#[test]
+fn check_reruns_an_official_run_from_the_folder_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = sample_dir();
+    let sample = sample.to_str().unwrap();
+    // run-all, which writes the summary `check` expects.
+    let config = format!(
+        "models: [items-only]\ndatasets: [official]\nofficial:\n  dir: {sample:?}\n  bundle_order: image-text\n  validation_share: 0.1\n  seed: 2023\nseeds: [2023]\ndevice: cpu\ntrain:\n  max_epochs: 2\n"
+    );
+    fs::write(dir.path().join("official.yaml"), config).unwrap();
+    let out = common::mmsr(
+        dir.path(),
+        &[
+            "-q",
+            "--results-dir",
+            "sub",
+            "run-all",
+            "--config",
+            "official.yaml",
+        ],
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "sub", "--rerun", "1"];
+        args.extend_from_slice(extra);
+        let out = common::mmsr(dir.path(), &args);
+        let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+        (out.status.code(), text)
+    };
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("0 of 1 drawn cells re-run") && text.contains("--official-dir"),
+        "{text}"
+    );
+    let (code, text) = check(&["--official-dir", sample, "--bundle-order", "image-text"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 of 1 drawn cells re-run"), "{text}");
+    let (code, text) = check(&["--official-dir", sample, "--bundle-order", "text-image"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("0 of 1 drawn cells re-run") && text.contains("content hash"),
+        "{text}"
     );
 }

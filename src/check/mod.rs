@@ -76,6 +76,8 @@ pub struct CheckOptions {
     pub known_counts: BTreeMap<String, DatasetCounts>,
     /// Runs made from a dirty working tree are findings, not a note.
     pub strict: bool,
+    /// The authors' processed folder, for re-running runs on dataset `official`.
+    pub official: Option<crate::dataset::official::OfficialConfig>,
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +202,7 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
             options.rerun,
             options.rerun_seed,
             &options.data_dir,
+            options.official.as_ref(),
             &mut findings,
             &mut notes,
         )?;

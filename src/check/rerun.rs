@@ -13,6 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use super::{abbreviate, Findings};
 use crate::config::{ExperimentConfig, ModelSpec};
 use crate::dataset::missing::MissingModalitySweep;
+use crate::dataset::official::OfficialConfig;
+use crate::dataset::registry::OFFICIAL;
 use crate::device::{self, DeviceChoice};
 use crate::eval::MetricSet;
 use crate::experiment::{expand, run_one, DatasetCache, Workspace};
@@ -127,6 +129,7 @@ pub fn rerun(
     count: usize,
     seed: u64,
     data_dir: &Path,
+    official: Option<&OfficialConfig>,
     findings: &mut Findings,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
@@ -143,7 +146,11 @@ pub fn rerun(
     let mut done = 0;
     for &i in order.iter().take(count) {
         let (path, stored) = &runs[i];
-        let experiment = experiment_of(stored);
+        let mut experiment = experiment_of(stored);
+        if stored.config.dataset == OFFICIAL {
+            // Re-imported from the folder given; its content hash must be the run's.
+            experiment.official = official.cloned();
+        }
         if let Some(reason) = obstacle(stored, &experiment, &workspace, &mut cache) {
             notes.push(format!("not re-run: {}: {reason}", path.display()));
             continue;

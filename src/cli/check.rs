@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::check::{check, CheckOptions};
+use crate::dataset::official::{BundleOrder, OfficialConfig};
 use crate::dataset::registry;
 use crate::dataset::split::SplitConfig;
 use crate::dataset::store;
@@ -37,6 +38,18 @@ pub struct CheckArgs {
     /// Runs made from a dirty working tree are findings (by default a warning).
     #[arg(long)]
     pub strict: bool,
+    /// The authors' processed folder that the submission's runs on dataset `official` used
+    /// (`run --official-dir`): `--rerun` re-imports it, and its content hash must be the runs'.
+    #[arg(long)]
+    pub official_dir: Option<PathBuf>,
+    /// Which modality the official bundle lists [1] and [2] hold (as `run --bundle-order`).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text-image",
+        requires = "official_dir"
+    )]
+    pub bundle_order: BundleOrder,
 }
 
 /// Counts of the datasets available here, by content hash: the embedded `synthetic` at its
@@ -85,6 +98,12 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
         data_dir: cli.data_dir.clone(),
         known_counts: known_counts(cli, &args.submission)?,
         strict: args.strict,
+        official: args.official_dir.as_ref().map(|dir| OfficialConfig {
+            dir: dir.clone(),
+            bundle_order: args.bundle_order,
+            validation_share: 0.1,
+            seed: crate::DEFAULT_SEED,
+        }),
     };
     let report = check(&args.submission, &options)?;
     for finding in &report.findings {
