@@ -98,12 +98,10 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
         data_dir: cli.data_dir.clone(),
         known_counts: known_counts(cli, &args.submission)?,
         strict: args.strict,
-        official: args.official_dir.as_ref().map(|dir| OfficialConfig {
-            dir: dir.clone(),
-            bundle_order: args.bundle_order,
-            validation_share: 0.1,
-            seed: crate::DEFAULT_SEED,
-        }),
+        official: args
+            .official_dir
+            .as_ref()
+            .map(|dir| OfficialConfig::from_command_line(dir.clone(), args.bundle_order)),
     };
     let report = check(&args.submission, &options)?;
     for finding in &report.findings {

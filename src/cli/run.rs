@@ -65,12 +65,10 @@ pub fn execute(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         }
         if let Some(dir) = &args.official_dir {
             c.datasets = vec![OFFICIAL.to_string()];
-            c.official = Some(OfficialConfig {
-                dir: dir.clone(),
-                bundle_order: args.bundle_order,
-                validation_share: 0.1,
-                seed: crate::DEFAULT_SEED,
-            });
+            c.official = Some(OfficialConfig::from_command_line(
+                dir.clone(),
+                args.bundle_order,
+            ));
         }
         if c.datasets.is_empty() {
             c.datasets = vec!["synthetic".to_string()];

@@ -47,6 +47,19 @@ pub struct OfficialConfig {
     pub seed: u64,
 }
 
+impl OfficialConfig {
+    /// The folder as the command line names it (`run`/`check --official-dir`): the default
+    /// validation share and seed, which matter only for folders without user ids.
+    pub fn from_command_line(dir: PathBuf, bundle_order: BundleOrder) -> Self {
+        Self {
+            dir,
+            bundle_order,
+            validation_share: 0.1,
+            seed: crate::DEFAULT_SEED,
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum OfficialError {
     #[error("{path}: {problem}")]
