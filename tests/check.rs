@@ -362,6 +362,35 @@ fn an_honest_rerun_reproduces_the_numbers() {
     assert!(text.contains("2 of 2 drawn cells re-run"), "{text}");
 }
 
+/// `--rerun-max-minutes` draws only among the runs recorded as quicker than the limit: with both
+/// han-gnn runs marked as two-hour runs, a draw of four under a one-hour limit re-runs the two
+/// pop cells and says that the limit left the other two out; a limit of zero is refused.
+#[test]
+fn a_rerun_time_limit_draws_only_among_quicker_runs() {
+    let dir = copy();
+    for path in run_files(dir.path(), "han-gnn") {
+        edit_json(&path, |v| v["timings"]["total_seconds"] = json!(7200.0));
+    }
+    let (code, text) = check(dir.path(), &["--rerun", "4", "--rerun-max-minutes", "60"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "re-run draw limited to the 2 of 4 cells whose recorded run took at most 3600 s"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("2 of 2 drawn cells re-run"), "{text}");
+    let (code, text) = check(dir.path(), &["--rerun", "4", "--rerun-max-minutes", "180"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("4 of 4 drawn cells re-run"), "{text}");
+    let (code, text) = check(dir.path(), &["--rerun", "1", "--rerun-max-minutes", "0"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("not a number of minutes above zero"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_regression_against_a_reference_is_flagged() {
     let dir = copy();

@@ -68,8 +68,8 @@ pub struct CheckOptions {
     pub reference: Option<PathBuf>,
     /// Regression band floor δ (metrics are fractions: 0.005 = half a point ×100).
     pub delta: f64,
-    pub rerun: usize,
-    pub rerun_seed: u64,
+    /// Cells re-run (count 0: none).
+    pub rerun: rerun::RerunDraw,
     /// Where prepared datasets live (for counts and re-runs).
     pub data_dir: PathBuf,
     /// Datasets available here, by content hash (e.g. the default `synthetic`).
@@ -196,11 +196,10 @@ pub fn check(root: &Path, options: &CheckOptions) -> Result<CheckReport> {
             &mut notes,
         );
     }
-    if options.rerun > 0 {
+    if options.rerun.count > 0 {
         rerun::rerun(
             &runs,
             options.rerun,
-            options.rerun_seed,
             &options.data_dir,
             options.official.as_ref(),
             &mut findings,

@@ -2,7 +2,9 @@
 //! own stored config on this machine, with the libtorch thread count it recorded. On the CPU the
 //! numbers must be identical; on CUDA, which is not bit-exact (atomics), within
 //! `CUDA_TOLERANCE`. A cell that cannot be reproduced here (other hardware kind, another model
-//! version, data not available) is skipped with a note.
+//! version, data not available) is skipped with a note. A draw may be limited to the cells whose
+//! recorded run took at most a given time, so that a folder of hour-long runs can still be
+//! re-verified in a short window; the note says how many cells that left out.
 
 use std::path::{Path, PathBuf};
 
@@ -123,17 +125,43 @@ fn obstacle(
     }
 }
 
-/// Re-runs `count` cells drawn with `seed` and compares their numbers.
+/// Which cells `check --rerun` re-runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RerunDraw {
+    /// How many cells.
+    pub count: usize,
+    /// Seeds the draw.
+    pub seed: u64,
+    /// Only cells whose recorded `timings.total_seconds` is at most this (None: every cell).
+    pub max_seconds: Option<f64>,
+}
+
+/// The indices of the cells a draw may pick, in `runs`' order.
+fn eligible(runs: &[(PathBuf, RunResult)], max_seconds: Option<f64>) -> Vec<usize> {
+    (0..runs.len())
+        .filter(|&i| max_seconds.is_none_or(|limit| runs[i].1.timings.total_seconds <= limit))
+        .collect()
+}
+
+/// Re-runs the cells `draw` picks and compares their numbers.
 pub fn rerun(
     runs: &[(PathBuf, RunResult)],
-    count: usize,
-    seed: u64,
+    draw: RerunDraw,
     data_dir: &Path,
     official: Option<&OfficialConfig>,
     findings: &mut Findings,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let mut order: Vec<usize> = (0..runs.len()).collect();
+    let RerunDraw { count, seed, .. } = draw;
+    let mut order = eligible(runs, draw.max_seconds);
+    if let Some(limit) = draw.max_seconds {
+        notes.push(format!(
+            "re-run draw limited to the {} of {} cells whose recorded run took at most {:.0} s",
+            order.len(),
+            runs.len(),
+            limit
+        ));
+    }
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let scratch = tempfile::tempdir()?;
     let workspace = Workspace {
@@ -224,7 +252,7 @@ pub fn rerun(
     }
     notes.push(format!(
         "{done} of {} drawn cells re-run (draw seed {seed})",
-        count.min(runs.len())
+        count.min(order.len())
     ));
     Ok(())
 }

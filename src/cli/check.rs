@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
+use crate::check::rerun::RerunDraw;
 use crate::check::{check, CheckOptions};
 use crate::dataset::official::{BundleOrder, OfficialConfig};
 use crate::dataset::registry;
@@ -35,6 +36,11 @@ pub struct CheckArgs {
     pub rerun: usize,
     #[arg(long, default_value_t = crate::DEFAULT_SEED)]
     pub rerun_seed: u64,
+    /// Draw the re-run cells only among runs that took at most this many minutes when they were
+    /// made (their recorded total time), so that a folder of long runs can be re-verified in a
+    /// short window; the report says how many cells this left out.
+    #[arg(long, requires = "rerun", value_parser = positive_minutes)]
+    pub rerun_max_minutes: Option<f64>,
     /// Runs made from a dirty working tree are findings (by default a warning).
     #[arg(long)]
     pub strict: bool,
@@ -50,6 +56,16 @@ pub struct CheckArgs {
         requires = "official_dir"
     )]
     pub bundle_order: BundleOrder,
+}
+
+/// A time limit in minutes: a finite number above zero.
+fn positive_minutes(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(m) if m.is_finite() && m > 0.0 => Ok(m),
+        _ => Err(format!(
+            "{text:?} is not a number of minutes above zero (e.g. 20 or 0.5)"
+        )),
+    }
 }
 
 /// Counts of the datasets available here, by content hash: the embedded `synthetic` at its
@@ -93,8 +109,11 @@ pub fn execute(cli: &Cli, args: &CheckArgs) -> Result<ExitCode> {
     let options = CheckOptions {
         reference: args.reference.clone(),
         delta: args.delta,
-        rerun: args.rerun,
-        rerun_seed: args.rerun_seed,
+        rerun: RerunDraw {
+            count: args.rerun,
+            seed: args.rerun_seed,
+            max_seconds: args.rerun_max_minutes.map(|m| m * 60.0),
+        },
         data_dir: cli.data_dir.clone(),
         known_counts: known_counts(cli, &args.submission)?,
         strict: args.strict,
