@@ -1,7 +1,8 @@
 //! `leaderboard` sets published numbers beside ours: a folder's `published.yaml` becomes
 //! `published.md` with each matching group of our runs (model and listed parameters), its mean
 //! over seeds and where it falls against the published range; runs of another variant are
-//! not mixed in, `check` re-derives it, and a bad file is refused by name.
+//! not mixed in (a row matching two configurations says so), `check` re-derives it, and a bad
+//! file is refused by name.
 
 use crate::common;
 
@@ -45,7 +46,7 @@ fn published_numbers_are_set_beside_the_matching_runs() {
     );
     // Published: twice and four times our mean, so ours is 50 % below the range.
     let published = format!(
-        "dataset: synthetic\nprotocol: a test\nmodels:\n  - name: SASRec\n    sources:\n      - {{citation: A, settings: s, metrics: {{HR@10: {:.6}}}}}\n      - {{citation: B, settings: s, metrics: {{HR@10: {:.6}}}}}\n    ours:\n      - {{label: bce runs, model: sasrec, params: {{loss: bce}}}}\n      - {{label: ce runs, model: sasrec, params: {{loss: cross-entropy}}}}\n      - {{label: none, model: gru4rec}}\n",
+        "dataset: synthetic\nprotocol: a test\nmodels:\n  - name: SASRec\n    sources:\n      - {{citation: A, settings: s, metrics: {{HR@10: {:.6}}}}}\n      - {{citation: B, settings: s, metrics: {{HR@10: {:.6}}}}}\n    ours:\n      - {{label: bce runs, model: sasrec, params: {{loss: bce}}}}\n      - {{label: ce runs, model: sasrec, params: {{loss: cross-entropy}}}}\n      - {{label: none, model: gru4rec}}\n      - {{label: every sasrec, model: sasrec}}\n      - {{label: bce two epochs, model: sasrec, params: {{loss: bce}}, train: {{max_epochs: 2}}}}\n      - {{label: bce three epochs, model: sasrec, params: {{loss: bce}}, train: {{max_epochs: 3}}}}\n",
         2.0 * mean,
         4.0 * mean
     );
@@ -78,6 +79,17 @@ fn published_numbers_are_set_beside_the_matching_runs() {
     );
     assert!(row("ce runs").contains("2 seeds"), "{md}");
     assert!(row("none").contains("no runs here yet"), "{md}");
+    // A row that matches two configurations says so rather than averaging them; `train`
+    // settings pick runs as `params` do.
+    assert!(
+        row("every sasrec").contains("matches runs of 2 different configurations"),
+        "{md}"
+    );
+    assert_eq!(
+        row("bce two epochs").replace("bce two epochs", ""),
+        bce_row.replace("bce runs", "")
+    );
+    assert!(row("bce three epochs").contains("no runs here yet"), "{md}");
     assert!(md.contains("| published range | |"), "{md}");
 
     // `check` re-derives the comparison: the honest folder passes, an edited one does not.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::config::Protocol;
 use crate::eval::metrics::Metric;
 use crate::record::result::RunResult;
+use crate::report::aggregate::variant_key;
 use crate::report::table::MeanStd;
 
 /// The file a study folder may hold.
@@ -47,7 +48,9 @@ pub struct Source {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// Which of our runs a row summarises: the model, and the parameters that must hold.
+/// Which of our runs a row summarises: the model, and the model parameters and training
+/// settings that must hold. The runs a row matches must be seeds of one configuration; a row
+/// that matches several says so instead of averaging them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ours {
@@ -55,6 +58,9 @@ pub struct Ours {
     pub model: String,
     #[serde(default)]
     pub params: Map<String, Value>,
+    /// Training settings (`learning_rate: 0.001`), as the result files' `config.train` has them.
+    #[serde(default)]
+    pub train: Map<String, Value>,
 }
 
 /// Reads and checks `path`; every error names the file.
@@ -109,8 +115,24 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
                     .params
                     .iter()
                     .all(|(k, v)| r.config.model_params.get(k) == Some(v))
+                && train_matches(r, &ours.train)
         })
         .collect()
+}
+
+/// Whether every listed training setting equals the run's.
+fn train_matches(r: &RunResult, wanted: &Map<String, Value>) -> bool {
+    if wanted.is_empty() {
+        return true;
+    }
+    let train = serde_json::to_value(&r.config.train).unwrap_or(Value::Null);
+    wanted.iter().all(|(k, v)| train.get(k) == Some(v))
+}
+
+/// How many different configurations (`aggregate::variant_key`) `runs` hold.
+fn configurations(runs: &[&RunResult]) -> usize {
+    let keys: std::collections::BTreeSet<String> = runs.iter().map(|r| variant_key(r)).collect();
+    keys.len()
 }
 
 /// "1 seed", "3 seeds".
@@ -204,6 +226,15 @@ fn model_table(
     }
     for ours in &model.ours {
         let runs = matching(results, dataset, ours);
+        let mixed = configurations(&runs);
+        if mixed > 1 {
+            out.push_str(&format!(
+                "| **ours**: {} | matches runs of {mixed} different configurations: add `params` or `train` to this row to pick one |{}\n",
+                ours.label,
+                " – |".repeat(columns.len())
+            ));
+            continue;
+        }
         let epochs: Vec<usize> = runs.iter().map(|r| r.epochs_run).collect();
         let seeds = counted(runs.len(), "seed");
         let settings = match (epochs.iter().min(), epochs.iter().max()) {
