@@ -152,9 +152,13 @@ pub fn rerun(
     findings: &mut Findings,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    let RerunDraw { count, seed, .. } = draw;
-    let mut order = eligible(runs, draw.max_seconds);
-    if let Some(limit) = draw.max_seconds {
+    let RerunDraw {
+        count,
+        seed,
+        max_seconds,
+    } = draw;
+    let mut order = eligible(runs, max_seconds);
+    if let Some(limit) = max_seconds {
         notes.push(format!(
             "re-run draw limited to the {} of {} cells whose recorded run took at most {:.0} s",
             order.len(),

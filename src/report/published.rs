@@ -122,9 +122,6 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
 
 /// Whether every listed training setting equals the run's.
 fn train_matches(r: &RunResult, wanted: &Map<String, Value>) -> bool {
-    if wanted.is_empty() {
-        return true;
-    }
     let train = serde_json::to_value(&r.config.train).unwrap_or(Value::Null);
     wanted.iter().all(|(k, v)| train.get(k) == Some(v))
 }
