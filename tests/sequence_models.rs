@@ -7,6 +7,7 @@ use crate::common::zoo;
 
 use std::collections::HashMap;
 
+use mmsr_bench::dataset::SampleSet;
 use mmsr_bench::model::REGISTRY;
 use serde_json::json;
 use tch::{Kind, Tensor};
@@ -191,6 +192,74 @@ fn the_bce_option_trains_both_models() {
         // Two BCE terms of an untrained model: about 2 ln 2.
         assert!((first - 2.0 * 2f64.ln()).abs() < 0.1, "{name}: {first}");
         assert!(last < 0.6 * first, "{name}: {first} -> {last}");
+    }
+}
+
+/// `targets: every-position` trains each user's longest input at every position. With one
+/// shared position row (`max_positions: 1`) and no dropout, the state at a position is the
+/// state of the prefix ending there, so its loss is exactly the last-item loss of all those
+/// prefixes as separate samples; inputs of 3, 7 and 20 items span the three length buckets.
+#[test]
+fn sasrec_trained_at_every_position_is_its_prefixes_trained_at_their_last_item() {
+    let _rng = crate::common::torch_rng();
+    let data = random_dataset(5);
+    let build_with = |targets: &str, max_positions: i64| {
+        let params = json!({"dim": 16, "heads": 2, "inner_dim": 24, "dropout": 0.0,
+            "attention_dropout": 0.0, "max_positions": max_positions, "targets": targets});
+        build("sasrec", params, &data, 8)
+    };
+    let (mut whole, mut prefixes) = (SampleSet::new(), SampleSet::new());
+    for (user, len) in [(1u32, 3u32), (2, 7), (3, 20)] {
+        let input: Vec<u32> = (0..len).map(|i| 1 + (i * 7 + user) % 40).collect();
+        let target = 1 + (len * 3 + user) % 40;
+        whole.push(user, &input, target);
+        for k in 1..input.len() {
+            prefixes.push(user, &input[..k], input[k]);
+        }
+        prefixes.push(user, &input, target);
+    }
+    let batch = |set: &SampleSet| {
+        let all: Vec<usize> = (0..set.len()).collect();
+        source(set, None, mmsr_bench::model::InputKind::Sequence).batch(&all)
+    };
+    let losses = |max_positions: i64| {
+        let every = build_with("every-position", max_positions);
+        let last = build_with("last-item", max_positions);
+        assert_eq!(
+            every.model.model.epoch_samples(),
+            mmsr_bench::model::EpochSamples::LongestPerUser
+        );
+        assert_eq!(
+            last.model.model.epoch_samples(),
+            mmsr_bench::model::EpochSamples::All
+        );
+        (
+            every.model.model.loss(&batch(&whole)).double_value(&[]),
+            last.model.model.loss(&batch(&prefixes)).double_value(&[]),
+        )
+    };
+    let (at_every, at_last) = losses(1);
+    assert!(
+        (at_every - at_last).abs() < 1e-5,
+        "every position {at_every}, prefixes {at_last}"
+    );
+    // With a row per position the two differ: a trained position's rows count back from the
+    // end of the whole input, as in the original's end-aligned window, not from its own prefix.
+    let (at_every, at_last) = losses(150);
+    assert!((at_every - at_last).abs() > 1e-4, "{at_every} vs {at_last}");
+}
+
+#[test]
+fn only_sasrec_trains_at_every_position() {
+    for name in ["sasrec-early", "sasrec-late"] {
+        let mut spec = mmsr_bench::config::ModelSpec::named(name);
+        spec.params
+            .insert("targets".into(), json!("every-position"));
+        let error = mmsr_bench::model::resolve(&spec).err().unwrap().to_string();
+        assert!(
+            error.contains("implemented for sasrec only"),
+            "{name}: {error}"
+        );
     }
 }
 

@@ -115,6 +115,24 @@ impl SampleSet {
             .max()
             .unwrap_or(0)
     }
+
+    /// For each user (in ascending id order), the sample with the longest input, the later one
+    /// on a tie. Over prefix samples this is each user's whole capped history with its last
+    /// target: the one sample a model trained at every position needs.
+    pub fn longest_input_per_user(&self) -> Vec<usize> {
+        let mut best: std::collections::BTreeMap<u32, usize> = Default::default();
+        for s in 0..self.len() {
+            let len = self.input(s).len();
+            best.entry(self.users[s])
+                .and_modify(|b| {
+                    if len >= self.input(*b).len() {
+                        *b = s;
+                    }
+                })
+                .or_insert(s);
+        }
+        best.into_values().collect()
+    }
 }
 
 /// The three sample sets of a prepared dataset.
@@ -170,6 +188,19 @@ pub fn split_sequences(sequences: &[Vec<u32>], config: &SplitConfig) -> Splits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_input_of_each_user_is_picked_once_later_on_ties() {
+        let mut s = SampleSet::new();
+        s.push(2, &[1], 2);
+        s.push(1, &[5], 6);
+        s.push(2, &[1, 2], 3);
+        s.push(1, &[7], 8);
+        s.push(3, &[], 4);
+        s.push(2, &[2], 3);
+        assert_eq!(s.longest_input_per_user(), [3, 2, 4]);
+        assert!(SampleSet::new().longest_input_per_user().is_empty());
+    }
 
     #[test]
     fn validation_trained_appends_the_validation_samples_to_training() {

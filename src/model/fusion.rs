@@ -11,7 +11,8 @@
 use tch::{nn, nn::Module, Tensor};
 
 use super::sequence::sasrec::{
-    validate_config, SasRecConfig, SasRecEncoder, OPTIONAL_PARAMETERS as SASREC_OPTIONAL,
+    validate_config, SasRecConfig, SasRecEncoder, TrainingTargets,
+    OPTIONAL_PARAMETERS as SASREC_OPTIONAL,
 };
 use super::sequence::{embed_rows, loss_against, scores_against, ItemTable, SequenceBatch};
 use super::{Batch, InputKind, Model, ModelContext, Recommender};
@@ -147,7 +148,7 @@ impl Model for SasRecEarly {
     }
 
     fn validate(c: &SasRecConfig) -> Result<(), String> {
-        validate_config(c)
+        validate_fusion_config(c)
     }
 
     fn new(path: &nn::Path, c: &SasRecConfig, context: &ModelContext) -> Result<Self, String> {
@@ -231,7 +232,7 @@ impl Model for SasRecLate {
     }
 
     fn validate(c: &SasRecConfig) -> Result<(), String> {
-        validate_config(c)
+        validate_fusion_config(c)
     }
 
     fn new(path: &nn::Path, c: &SasRecConfig, context: &ModelContext) -> Result<Self, String> {
@@ -272,4 +273,12 @@ impl Recommender for SasRecLate {
         let (table, states) = self.tables_and_states(batch.sequence(), true);
         loss_against(&states, &table, &batch.targets, self.config.loss)
     }
+}
+
+/// SASRec's checks, and the last-item training the fusion references implement.
+fn validate_fusion_config(c: &SasRecConfig) -> Result<(), String> {
+    if c.targets != TrainingTargets::LastItem {
+        return Err("targets = every-position is implemented for sasrec only".into());
+    }
+    validate_config(c)
 }

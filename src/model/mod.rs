@@ -130,6 +130,22 @@ pub trait Recommender {
         self.scores(batch, true)
             .cross_entropy_for_logits(&batch.targets)
     }
+
+    /// Which training samples an epoch visits.
+    fn epoch_samples(&self) -> EpochSamples {
+        EpochSamples::All
+    }
+}
+
+/// The training samples of an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochSamples {
+    /// Every training sample, each trained at its target.
+    All,
+    /// Each user's sample with the longest input only
+    /// ([`SampleSet::longest_input_per_user`](crate::dataset::SampleSet::longest_input_per_user)),
+    /// for a model whose loss trains every position of that input at the item after it.
+    LongestPerUser,
 }
 
 /// A model type: its typed config and how it is built. The registry turns this into the

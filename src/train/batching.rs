@@ -80,6 +80,10 @@ impl<'a> BatchSource<'a> {
         self.samples.len()
     }
 
+    pub fn samples(&self) -> &'a SampleSet {
+        self.samples
+    }
+
     pub fn is_empty(&self) -> bool {
         self.samples.is_empty()
     }

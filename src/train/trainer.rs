@@ -16,7 +16,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Tensor};
 
 use crate::config::{EvalConfig, Protocol, TrainConfig};
 use crate::eval::MetricSet;
-use crate::model::Recommender;
+use crate::model::{EpochSamples, Recommender};
 use crate::record::result::EpochRecord;
 
 use super::batching::BatchSource;
@@ -169,7 +169,7 @@ pub fn train_and_evaluate(
         return train_officially(model, vs, data, options);
     }
 
-    let mut epochs = EpochTrainer::new(vs, data, options)?;
+    let mut epochs = EpochTrainer::new(model, vs, data, options)?;
     let mut stopping = EarlyStopping::new(train_cfg.patience);
     let mut best_weights = None;
     let mut curve = Vec::new();
@@ -269,6 +269,7 @@ struct EpochTrainer<'a, 'b> {
 
 impl<'a, 'b> EpochTrainer<'a, 'b> {
     fn new(
+        model: &dyn Recommender,
         vs: &nn::VarStore,
         data: &'a SplitSources<'b>,
         options: &'a TrainOptions<'a>,
@@ -282,7 +283,10 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
         Ok(Self {
             optimizer,
             rng: shuffle_rng(options.seed),
-            order: (0..data.train.len()).collect(),
+            order: match model.epoch_samples() {
+                EpochSamples::All => (0..data.train.len()).collect(),
+                EpochSamples::LongestPerUser => data.train.samples().longest_input_per_user(),
+            },
             train: &data.train,
             options,
             train_seconds: 0.0,
@@ -339,7 +343,7 @@ fn train_officially(
     options: &TrainOptions,
 ) -> Result<TrainOutcome> {
     let (train_cfg, eval_cfg) = (options.train, options.eval);
-    let mut epochs = EpochTrainer::new(vs, data, options)?;
+    let mut epochs = EpochTrainer::new(model, vs, data, options)?;
     let mut stopping = AnyMetricStopping::new(train_cfg.patience);
     let mut curve: Vec<EpochRecord> = Vec::new();
     let mut test_seconds = 0.0;

@@ -38,6 +38,8 @@ struct LengthBuckets {
     parts: Vec<SequenceBatch>,
     /// For each row of the batch, its row in the concatenation of the parts.
     restore: Tensor,
+    /// For each row of the concatenation of the parts, its row in the batch.
+    order: Tensor,
 }
 
 /// Upper bounds of the length buckets: a sample of length l goes to the first bound ≥ l, or to
@@ -88,9 +90,11 @@ impl SequenceBatch {
                     Self::padded(samples, &part, missing, device)
                 })
                 .collect();
+            let order: Vec<i64> = groups.iter().flatten().map(|&row| row as i64).collect();
             batch.buckets = Some(LengthBuckets {
                 parts,
                 restore: Tensor::from_slice(&restore).to_device(device),
+                order: Tensor::from_slice(&order).to_device(device),
             });
         }
         batch
@@ -146,6 +150,27 @@ impl SequenceBatch {
             Some(buckets) => {
                 let states: Vec<Tensor> = buckets.parts.iter().map(encode).collect();
                 Tensor::cat(&states, 0).index_select(0, &buckets.restore)
+            }
+        }
+    }
+
+    /// Each length bucket (or the whole batch) with the rows of `per_row` [B, ...] that belong
+    /// to it, for work that keeps every position of a part (the parts differ in width).
+    pub fn parts_with(&self, per_row: &Tensor) -> Vec<(&SequenceBatch, Tensor)> {
+        match &self.buckets {
+            None => vec![(self, per_row.shallow_clone())],
+            Some(buckets) => {
+                let mut start = 0;
+                buckets
+                    .parts
+                    .iter()
+                    .map(|part| {
+                        let len = part.items.size()[0];
+                        let rows = buckets.order.narrow(0, start, len);
+                        start += len;
+                        (part, per_row.index_select(0, &rows))
+                    })
+                    .collect()
             }
         }
     }
@@ -287,6 +312,49 @@ pub fn loss_against(
                 )
         }
     }
+}
+
+/// The loss of a model trained at every position, as SASRec's authors train it: each real
+/// position of each row is trained at the item after it, the last at the row's target, and the
+/// loss is the mean over all those positions. `states_of(part)` gives [b, L, D] states of every
+/// position of a length bucket; causal encoders make the state at a position a function of the
+/// items up to it.
+pub fn every_position_loss(
+    input: &SequenceBatch,
+    targets: &Tensor,
+    table: &Tensor,
+    loss: SequenceLoss,
+    states_of: impl Fn(&SequenceBatch) -> Tensor,
+) -> Tensor {
+    let (mut states, mut position_targets) = (Vec::new(), Vec::new());
+    for (part, part_targets) in input.parts_with(targets) {
+        let (rows, width) = (part.items.size()[0], part.width());
+        let next = Tensor::cat(
+            &[
+                part.items.narrow(1, 1, width - 1),
+                part.items.zeros_like().narrow(1, 0, 1),
+            ],
+            1,
+        ) - 1;
+        let columns = Tensor::arange(width, (Kind::Int64, part.items.device())).unsqueeze(0);
+        let is_last = columns.eq_tensor(&(&part.lengths - 1).unsqueeze(1));
+        let wanted = part_targets
+            .unsqueeze(1)
+            .expand([rows, width], false)
+            .where_self(&is_last, &next);
+        // Real positions only: the padding, and the placeholder of an empty input, train nothing.
+        let real = part.items.ne(0).view([-1]).nonzero().squeeze_dim(1);
+        let part_states = states_of(part);
+        let dim = part_states.size()[2];
+        states.push(part_states.view([-1, dim]).index_select(0, &real));
+        position_targets.push(wanted.view([-1]).index_select(0, &real));
+    }
+    let states = Tensor::cat(&states, 0);
+    if states.size()[0] == 0 {
+        // A batch of empty inputs: a zero that still reaches the parameters.
+        return states.sum(Kind::Float) * 0.0;
+    }
+    loss_against(&states, table, &Tensor::cat(&position_targets, 0), loss)
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Kind, Tensor};
 
-use super::{ItemTable, SequenceBatch, SequenceLoss};
+use super::{every_position_loss, ItemTable, SequenceBatch, SequenceLoss};
 use crate::model::layers::ops::{dropout, NEG};
 use crate::model::{
-    check_count, check_heads, check_probability, check_size, Batch, InputKind, Model, ModelContext,
-    Recommender, MAX_DEPTH, MAX_INNER_WIDTH, MAX_POSITIONS, MAX_WIDTH,
+    check_count, check_heads, check_probability, check_size, Batch, EpochSamples, InputKind, Model,
+    ModelContext, Recommender, MAX_DEPTH, MAX_INNER_WIDTH, MAX_POSITIONS, MAX_WIDTH,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,32 @@ pub struct SasRecConfig {
     /// when it is the default, so earlier run ids stand).
     #[serde(skip_serializing_if = "Architecture::is_recbole")]
     pub architecture: Architecture,
+    /// Where a training sample is trained (the last item by default; absent from a stored
+    /// config then).
+    #[serde(skip_serializing_if = "TrainingTargets::is_last_item")]
+    pub targets: TrainingTargets,
+}
+
+/// Where SASRec learns from a training sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainingTargets {
+    /// Each prefix sample at its target, every prefix a sample of the epoch (this benchmark's
+    /// form, the same for every model).
+    #[default]
+    LastItem,
+    /// Kang & McAuley's form: an epoch visits each user once, with the longest training input,
+    /// and trains every position at the item after it (the last at the sample's target). The
+    /// positions count back from the end of that input, as in the original's end-aligned
+    /// window, so a training position sees other position rows than the same prefix does
+    /// when it is evaluated alone.
+    EveryPosition,
+}
+
+impl TrainingTargets {
+    fn is_last_item(&self) -> bool {
+        *self == TrainingTargets::LastItem
+    }
 }
 
 /// The two published forms of the SASRec block stack.
@@ -73,6 +99,7 @@ impl Default for SasRecConfig {
             max_positions: 150,
             loss: SequenceLoss::CrossEntropy,
             architecture: Architecture::Recbole,
+            targets: TrainingTargets::LastItem,
         }
     }
 }
@@ -249,6 +276,42 @@ impl SasRecEncoder {
 
     /// `embedded` [B, L, D]: the input vectors of `input`'s items (zero rows on the padding).
     pub fn states(&self, embedded: &Tensor, input: &SequenceBatch, train: bool) -> Tensor {
+        let (h, allowed) = self.embedded_input(embedded, input, train);
+        let (last, earlier) = self.blocks.split_last().expect("at least one block");
+        let h = earlier.iter().fold(h, |h, block| {
+            block.forward(&h, &allowed, &self.config, train)
+        });
+        self.finished(last.forward_at_last(&h, input, &self.config, train))
+    }
+
+    /// The states at every position, [B, L, D] (rows beyond a sample's length are padding).
+    pub fn states_at_every_position(
+        &self,
+        embedded: &Tensor,
+        input: &SequenceBatch,
+        train: bool,
+    ) -> Tensor {
+        let (h, allowed) = self.embedded_input(embedded, input, train);
+        let h = self.blocks.iter().fold(h, |h, block| {
+            block.forward(&h, &allowed, &self.config, train)
+        });
+        self.finished(h)
+    }
+
+    fn finished(&self, states: Tensor) -> Tensor {
+        match &self.final_norm {
+            Some(norm) => norm.forward(&states),
+            None => states,
+        }
+    }
+
+    /// The first block's input (positions added, normalised, dropped out) and the causal mask.
+    fn embedded_input(
+        &self,
+        embedded: &Tensor,
+        input: &SequenceBatch,
+        train: bool,
+    ) -> (Tensor, Tensor) {
         let c = &self.config;
         let position_rows = input.positions_from_last().clamp(0, c.max_positions - 1);
         let positions = Tensor::embedding(&self.positions, &position_rows, -1, false, false);
@@ -256,28 +319,20 @@ impl SasRecEncoder {
             Some(norm) => norm.forward(&(embedded + positions)),
             None => embedded * (c.dim as f64).sqrt() + positions,
         };
-        let mut h = dropout(&h, c.dropout, train);
+        let h = dropout(&h, c.dropout, train);
         // Causal: a query attends to itself and earlier positions, which are all real items
         // (right padding), so padded keys never reach a real query.
         let width = input.width();
         let allowed = Tensor::ones([width, width], (Kind::Bool, h.device()))
             .tril(0)
             .view([1, 1, width, width]);
-        let (last, earlier) = self.blocks.split_last().expect("at least one block");
-        for block in earlier {
-            h = block.forward(&h, &allowed, c, train);
-        }
-        let state = last.forward_at_last(&h, input, c, train);
-        match &self.final_norm {
-            Some(norm) => norm.forward(&state),
-            None => state,
-        }
+        (h, allowed)
     }
 }
 
 /// Parameters a stored config leaves out at their default (see [`Model::OPTIONAL_PARAMETERS`]),
 /// shared by every SASRec-based model.
-pub const OPTIONAL_PARAMETERS: &[&str] = &["architecture"];
+pub const OPTIONAL_PARAMETERS: &[&str] = &["architecture", "targets"];
 
 /// Range checks shared by every SASRec-based model.
 pub fn validate_config(c: &SasRecConfig) -> Result<(), String> {
@@ -337,8 +392,33 @@ impl Recommender for SasRec {
     }
 
     fn loss(&self, batch: &Batch) -> Tensor {
-        let states = self.states(batch.sequence(), true);
-        self.items.loss(&states, &batch.targets, self.config.loss)
+        let input = batch.sequence();
+        match self.config.targets {
+            TrainingTargets::LastItem => {
+                let states = self.states(input, true);
+                self.items.loss(&states, &batch.targets, self.config.loss)
+            }
+            TrainingTargets::EveryPosition => every_position_loss(
+                input,
+                &batch.targets,
+                self.items.table(),
+                self.config.loss,
+                |part| {
+                    self.encoder.states_at_every_position(
+                        &self.items.embed(&part.items),
+                        part,
+                        true,
+                    )
+                },
+            ),
+        }
+    }
+
+    fn epoch_samples(&self) -> EpochSamples {
+        match self.config.targets {
+            TrainingTargets::LastItem => EpochSamples::All,
+            TrainingTargets::EveryPosition => EpochSamples::LongestPerUser,
+        }
     }
 }
 
