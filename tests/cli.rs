@@ -268,6 +268,11 @@ fn run_all_side_by_side_gives_the_runs_of_one_process() {
     // The test process gives libtorch one thread, as each child gets here.
     let one_process = mmsr(together.path(), &small_graph_run_all(&["--jobs", "1"]));
     assert!(one_process.status.success(), "{}", stderr(&one_process));
+    let log = stderr(&one_process);
+    assert!(
+        log.contains("(1 at a time, 1 libtorch thread(s) each)"),
+        "{log}"
+    );
     let (a, b) = (
         results_without_timings(apart.path()),
         results_without_timings(together.path()),

@@ -83,9 +83,23 @@ fn parallelism(jobs: Option<usize>, device: DeviceChoice) -> Result<Parallelism>
                 "--jobs {jobs} is out of range: between 1 and {MAX_JOBS} runs side by side"
             )
         }
-        Some(jobs) => Ok(Parallelism::sharing(cores, jobs)),
-        None if device.resolve()?.is_cuda() => Ok(Parallelism::sharing(cores, 1)),
-        None => Ok(Parallelism::auto_cpu(cores)),
+        Some(jobs) => Ok(in_process_threads(Parallelism::sharing(cores, jobs))),
+        None if device.resolve()?.is_cuda() => {
+            Ok(in_process_threads(Parallelism::sharing(cores, 1)))
+        }
+        None => Ok(in_process_threads(Parallelism::auto_cpu(cores))),
+    }
+}
+
+/// One job at a time runs in this process, with the threads libtorch has here
+/// (`OMP_NUM_THREADS`, else every core), not a share of the cores.
+fn in_process_threads(parallelism: Parallelism) -> Parallelism {
+    match parallelism.jobs {
+        1 => Parallelism {
+            jobs: 1,
+            threads_per_job: usize::try_from(tch::get_num_threads()).map_or(1, |t| t.max(1)),
+        },
+        _ => parallelism,
     }
 }
 

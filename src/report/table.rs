@@ -178,7 +178,8 @@ fn model_label(row: &SummaryRow) -> String {
 }
 
 /// For runs of one model with several parameter sets (`params`, serialised), the parameters
-/// in which each set differs from the others: `loss=bce`; all empty when there is one set.
+/// in which each set differs from the others: `loss=bce`, or `targets default` where a set
+/// leaves the parameter out; all empty when there is one set.
 pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
     let distinct: Vec<&serde_json::Value> = params.iter().fold(Vec::new(), |mut seen, p| {
         if !seen.contains(p) {
@@ -206,7 +207,8 @@ pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
                 .map(|k| match p.get(*k) {
                     Some(serde_json::Value::String(v)) => format!("{k}={v}"),
                     Some(v) => format!("{k}={v}"),
-                    None => format!("{k} unset"),
+                    // Stored configs leave optional parameters out at their default.
+                    None => format!("{k} default"),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -368,5 +370,11 @@ mod tests {
             vec!["dim=128, loss=bce", "dim=256, loss=cross-entropy"]
         );
         assert_eq!(variant_labels(&[&ce, &ce]), vec!["", ""]);
+        let every = serde_json::json!({"dim": 128, "loss": "bce", "heads": 2,
+            "targets": "every-position"});
+        assert_eq!(
+            variant_labels(&[&every, &bce]),
+            vec!["targets=every-position", "targets default"]
+        );
     }
 }
