@@ -391,6 +391,31 @@ fn a_rerun_time_limit_draws_only_among_quicker_runs() {
     );
 }
 
+/// Cells this machine cannot reproduce (here: both han-gnn runs marked as made on another CPU)
+/// are passed over and the draw goes on: whatever the draw seed, `--rerun 2` re-runs the two
+/// pop cells and says why the others were not.
+#[test]
+fn a_rerun_passes_over_cells_from_other_hardware_and_draws_on() {
+    let dir = copy();
+    for path in run_files(dir.path(), "han-gnn") {
+        edit_json(&path, |v| {
+            v["config"]["device_kind"] = json!("cpu: Another CPU (family 1 model 1)")
+        });
+    }
+    for seed in ["1", "2", "3", "4"] {
+        let (_, text) = check(dir.path(), &["--rerun", "2", "--rerun-seed", seed]);
+        assert!(
+            text.contains("2 of 2 drawn cells re-run"),
+            "seed {seed}: {text}"
+        );
+        assert!(!text.contains("the re-run's values"), "seed {seed}: {text}");
+    }
+    let (_, text) = check(dir.path(), &["--rerun", "4"]);
+    assert!(text.contains("2 of 4 drawn cells re-run"), "{text}");
+    assert_eq!(text.matches("not re-run: ").count(), 2, "{text}");
+    assert!(text.contains("it ran on"), "{text}");
+}
+
 #[test]
 fn a_regression_against_a_reference_is_flagged() {
     let dir = copy();
