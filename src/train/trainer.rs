@@ -394,3 +394,58 @@ fn train_officially(
         curve,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::SampleSet;
+    use crate::model::{Batch, EpochSamples, InputKind};
+
+    /// A model that only says which samples it trains on.
+    struct Samples(EpochSamples);
+
+    impl Recommender for Samples {
+        fn scores(&self, batch: &Batch, _train: bool) -> Tensor {
+            Tensor::zeros([batch.size as i64, 3], (tch::Kind::Float, Device::Cpu))
+        }
+
+        fn epoch_samples(&self) -> EpochSamples {
+            self.0
+        }
+    }
+
+    /// An epoch visits every sample, or each user's longest input once when the model asks.
+    #[test]
+    fn an_epoch_visits_the_samples_the_model_asks_for() {
+        let mut train = SampleSet::new();
+        for (user, input, target) in [(1, &[1][..], 2), (1, &[1, 2], 3), (2, &[3], 1)] {
+            train.push(user, input, target);
+        }
+        let empty = SampleSet::new();
+        let source = |s| BatchSource::new(s, None, InputKind::Sequence, Device::Cpu);
+        let data = SplitSources {
+            train: source(&train),
+            valid: source(&empty),
+            test: source(&empty),
+        };
+        let (train_config, eval_config) = (TrainConfig::default(), EvalConfig::default());
+        let options = TrainOptions {
+            train: &train_config,
+            eval: &eval_config,
+            seed: 1,
+            device: Device::Cpu,
+            verbose: false,
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = vs.root().zeros("w", &[1]);
+        let order = |samples| {
+            let mut order = EpochTrainer::new(&Samples(samples), &vs, &data, &options)
+                .unwrap()
+                .order;
+            order.sort();
+            order
+        };
+        assert_eq!(order(EpochSamples::All), [0, 1, 2]);
+        assert_eq!(order(EpochSamples::LongestPerUser), [1, 2]);
+    }
+}
