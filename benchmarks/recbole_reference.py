@@ -132,7 +132,10 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    load = lambda name: pickle.load(open(f"{args.data}/{name}", "rb"))
+    def load(name):
+        with open(f"{args.data}/{name}", "rb") as f:
+            return pickle.load(f)
+
     train, test = load("train.txt"), load("test.txt")
     num_items = max(max(max(s, default=0) for s in split[0]) for split in (train, test))
     num_items = max(num_items, max(train[3]), max(test[3]))
