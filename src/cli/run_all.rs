@@ -77,18 +77,17 @@ const MAX_JOBS: usize = 256;
 /// `--jobs`, or the default for the device the runs resolve to.
 fn parallelism(jobs: Option<usize>, device: DeviceChoice) -> Result<Parallelism> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match jobs {
+    let parallelism = match jobs {
         Some(jobs) if !(1..=MAX_JOBS).contains(&jobs) => {
             anyhow::bail!(
                 "--jobs {jobs} is out of range: between 1 and {MAX_JOBS} runs side by side"
             )
         }
-        Some(jobs) => Ok(in_process_threads(Parallelism::sharing(cores, jobs))),
-        None if device.resolve()?.is_cuda() => {
-            Ok(in_process_threads(Parallelism::sharing(cores, 1)))
-        }
-        None => Ok(in_process_threads(Parallelism::auto_cpu(cores))),
-    }
+        Some(jobs) => Parallelism::sharing(cores, jobs),
+        None if device.resolve()?.is_cuda() => Parallelism::sharing(cores, 1),
+        None => Parallelism::auto_cpu(cores),
+    };
+    Ok(in_process_threads(parallelism))
 }
 
 /// One job at a time runs in this process, with the threads libtorch has here
