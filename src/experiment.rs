@@ -370,14 +370,18 @@ pub fn run_one(
             kind,
             device,
         )
-        .with_missing(pattern(Stream::Valid)),
+        .with_missing(pattern(Stream::Valid))
+        .with_order(request.eval.order)
+        .with_candidates(request.eval.candidates),
         test: BatchSource::new(
             &data.splits.test,
             split_inputs(|g| &g.test, |r| Some(&r.test), |s| &s.test),
             kind,
             device,
         )
-        .with_missing(pattern(Stream::Test)),
+        .with_missing(pattern(Stream::Test))
+        .with_order(request.eval.order)
+        .with_candidates(request.eval.candidates),
     };
     let options = TrainOptions {
         train: &request.train,

@@ -601,3 +601,47 @@ fn hand_edited_inputs_are_errors_not_panics() {
         &["empty.jsonl:1: a plan cell holds one model, one dataset and one seed"],
     );
 }
+
+#[test]
+fn ranking_without_input_items_is_its_own_row_and_check_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            &[
+                "-q", "run-all", "--models", "pop", "--seeds", "1,2", "--device", "cpu",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = mmsr(dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    run(&[]);
+    run(&["--set", "eval.candidates=not-in-input"]);
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("results/summary.json")).unwrap())
+            .unwrap();
+    let rows = summary.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{summary:#}");
+    let row = |variant: &str| {
+        rows.iter()
+            .find(|r| r["variant"] == variant)
+            .unwrap_or_else(|| panic!("no {variant:?} row in {summary:#}"))
+    };
+    let hr20 = |r: &Value| {
+        let test = r["test"].as_array().unwrap();
+        let cell = test.iter().find(|c| c[0] == "HR@20").unwrap();
+        cell[1]["mean"].as_f64().unwrap()
+    };
+    let (all, unseen) = (row("candidates default"), row("candidates=not-in-input"));
+    assert_eq!(unseen["seeds"], serde_json::json!([1, 2]));
+    // Popular items the user already has no longer stand before the target.
+    assert!(hr20(unseen) > hr20(all), "{summary:#}");
+    let check = mmsr(dir.path(), &["check", "results"]);
+    let text = stdout(&check) + &stderr(&check);
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("4 result files checked, no findings"),
+        "{text}"
+    );
+}

@@ -1,7 +1,7 @@
 //! The sequence models (`sasrec`, `gru4rec`): a sample's scores never depend on its batch,
 //! SASRec matches a position-by-position re-computation from its own weights (causal
 //! attention, positions from the last item, RecBole's post-LN blocks and the original's
-//! pre-LN form), and the `bce` loss trains.
+//! pre-LN form), the `bce` loss trains, and evaluating by input length keeps the metrics.
 
 use crate::common::zoo;
 
@@ -334,4 +334,86 @@ fn fusion_without_reduced_vectors_is_an_error_that_says_what_to_do() {
             "{name}: {error}"
         );
     }
+}
+
+#[test]
+fn evaluation_by_length_visits_short_inputs_first_and_keeps_the_metrics() {
+    use mmsr_bench::config::EvaluationOrder;
+    use mmsr_bench::train::evaluation::evaluate;
+    let _rng = crate::common::torch_rng();
+    let data = random_dataset(6);
+    let test = &data.splits.test;
+    for name in sequence_entries() {
+        let built = build(name, json!({"dim": 16}), &data, 3);
+        let kind = built.resolved.kind;
+        let input = source(test, None, kind);
+        assert_eq!(
+            input.evaluation_order(),
+            (0..test.len()).collect::<Vec<_>>()
+        );
+        let by_length = source(test, None, kind).with_order(EvaluationOrder::ByLength);
+        let order = by_length.evaluation_order();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..test.len()).collect::<Vec<_>>(),
+            "{name}: a permutation"
+        );
+        let lengths: Vec<usize> = order.iter().map(|&s| test.input(s).len()).collect();
+        assert!(
+            lengths.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: {lengths:?}"
+        );
+        assert!(
+            lengths[0] < lengths[lengths.len() - 1],
+            "{name}: lengths vary"
+        );
+        let ks = [1, 5, 10];
+        let a = evaluate(built.model.model.as_ref(), &input, &ks, 7).unwrap();
+        let b = evaluate(built.model.model.as_ref(), &by_length, &ks, 7).unwrap();
+        // The same ranks (no near-tie here), summed in the split's order: bit for bit.
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+#[test]
+fn ranking_without_the_input_items_only_moves_targets_up() {
+    use mmsr_bench::config::Candidates;
+    use mmsr_bench::eval::metrics::Metric;
+    use mmsr_bench::train::evaluation::evaluate;
+    let _rng = crate::common::torch_rng();
+    let data = random_dataset(8);
+    let test = &data.splits.test;
+    let built = build("gru4rec", json!({"dim": 16}), &data, 3);
+    let kind = built.resolved.kind;
+    let all = source(test, None, kind);
+    assert!(all.left_out_items(&[0, 1]).is_none());
+    let unseen = source(test, None, kind).with_candidates(Candidates::NotInInput);
+    // Row r leaves out the input items of sample r other than its target, as 0-based ids.
+    let (rows, items) = unseen.left_out_items(&[0, 1]).unwrap();
+    let (rows, items) = (
+        Vec::<i64>::try_from(rows).unwrap(),
+        Vec::<i64>::try_from(items).unwrap(),
+    );
+    let expected: Vec<(i64, i64)> = [0usize, 1]
+        .iter()
+        .enumerate()
+        .flat_map(|(row, &s)| {
+            test.input(s)
+                .iter()
+                .filter(move |&&i| i != test.targets[s])
+                .map(move |&i| (row as i64, i64::from(i) - 1))
+        })
+        .collect();
+    assert_eq!(rows.into_iter().zip(items).collect::<Vec<_>>(), expected);
+    let ks = [1, 5, 10, 40];
+    let a = evaluate(built.model.model.as_ref(), &all, &ks, 7).unwrap();
+    let b = evaluate(built.model.model.as_ref(), &unseen, &ks, 7).unwrap();
+    for (x, y) in a.at.iter().zip(&b.at) {
+        assert!(y.get(Metric::Hr) >= x.get(Metric::Hr), "HR@{}", x.k);
+        assert!(y.get(Metric::Mrr) >= x.get(Metric::Mrr), "MRR@{}", x.k);
+    }
+    // 40 items, inputs of 4 to 12 of them: leaving them out moves many targets up.
+    assert!(b.at[2].get(Metric::Hr) > a.at[2].get(Metric::Hr));
 }

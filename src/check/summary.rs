@@ -62,7 +62,7 @@ pub fn duplicates(runs: &[(PathBuf, RunResult)], findings: &mut Findings) {
             r.config.seed,
             condition,
             // Other parameters are another experiment (a variant row), not a second copy.
-            r.config.model_params.to_string(),
+            r.config.row_params().to_string(),
         );
         if let Some(first) = cells.insert(key.clone(), path) {
             findings.add(

@@ -224,7 +224,7 @@ pub fn build_boards(results: &[RunResult], reference: &str) -> Vec<DatasetBoard>
                 .collect()
         };
         board.rows.push(ModelRow {
-            params: runs[0].config.model_params.clone(),
+            params: runs[0].config.row_params(),
             dataset,
             model,
             variant,

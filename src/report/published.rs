@@ -56,6 +56,8 @@ pub struct Source {
 pub struct Ours {
     pub label: String,
     pub model: String,
+    /// Model parameters (`loss: bce`), and `candidates: not-in-input` for runs that rank
+    /// without the input items (see `RunConfig::row_params`).
     #[serde(default)]
     pub params: Map<String, Value>,
     /// Training settings (`learning_rate: 0.001`), as the result files' `config.train` has them.
@@ -102,19 +104,19 @@ fn parse_column(column: &str) -> Result<(Metric, usize), String> {
     Ok((metric, k))
 }
 
-/// Our runs of `ours` on `dataset`: headline protocol only, every listed parameter equal.
+/// Our runs of `ours` on `dataset`: headline protocol only, every listed parameter equal, and
+/// the candidates of the ranking as listed (`candidates: not-in-input`; unlisted: all items).
 fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a RunResult> {
     results
         .iter()
         .filter(|r| {
+            let params = r.config.row_params();
             r.config.dataset == dataset
                 && r.config.model == ours.model
                 && r.protocol == Protocol::Validation
                 && r.config.missing.is_none()
-                && ours
-                    .params
-                    .iter()
-                    .all(|(k, v)| r.config.model_params.get(k) == Some(v))
+                && ours.params.iter().all(|(k, v)| params.get(k) == Some(v))
+                && ours.params.get("candidates") == params.get("candidates")
                 && train_matches(r, &ours.train)
         })
         .collect()

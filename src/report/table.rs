@@ -227,7 +227,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                 && row.model == r.config.model
                 && row.missing == r.config.missing
                 && row.protocol == r.config.train.protocol
-                && group[0].config.model_params == r.config.model_params
+                && group[0].config.row_params() == r.config.row_params()
         }) {
             Some(i) => groups[i].push(r),
             None => {
@@ -256,10 +256,11 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     && rows[j].protocol == rows[i].protocol
             })
             .collect();
-        let params: Vec<&serde_json::Value> = siblings
+        let owned: Vec<serde_json::Value> = siblings
             .iter()
-            .map(|&j| &groups[j][0].config.model_params)
+            .map(|&j| groups[j][0].config.row_params())
             .collect();
+        let params: Vec<&serde_json::Value> = owned.iter().collect();
         let position = siblings
             .iter()
             .position(|&j| j == i)

@@ -2,6 +2,7 @@
 
 use tch::{Device, Tensor};
 
+use crate::config::{Candidates, EvaluationOrder};
 use crate::dataset::missing::DropPattern;
 use crate::dataset::SampleSet;
 use crate::graph::{
@@ -40,6 +41,8 @@ pub struct BatchSource<'a> {
     /// The missing-modality pattern of this split, for models that read item vectors (graph
     /// models get it through their prebuilt graphs).
     missing: Option<DropPattern>,
+    order: EvaluationOrder,
+    candidates: Candidates,
 }
 
 impl<'a> BatchSource<'a> {
@@ -67,6 +70,8 @@ impl<'a> BatchSource<'a> {
             kind,
             device,
             missing: None,
+            order: EvaluationOrder::Input,
+            candidates: Candidates::AllItems,
         }
     }
 
@@ -74,6 +79,41 @@ impl<'a> BatchSource<'a> {
     pub fn with_missing(mut self, pattern: Option<DropPattern>) -> Self {
         self.missing = pattern;
         self
+    }
+
+    /// The order [`Self::evaluation_order`] follows (`eval.order`).
+    pub fn with_order(mut self, order: EvaluationOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    pub fn order(&self) -> EvaluationOrder {
+        self.order
+    }
+
+    /// The items an evaluation pass ranks the targets among (`eval.candidates`).
+    pub fn with_candidates(mut self, candidates: Candidates) -> Self {
+        self.candidates = candidates;
+        self
+    }
+
+    /// The (row, 0-based item) pairs of a batch of `indices` that its ranking leaves out:
+    /// with `not-in-input`, each sample's input items other than its target; `None` when
+    /// every item is ranked.
+    pub fn left_out_items(&self, indices: &[usize]) -> Option<(Tensor, Tensor)> {
+        if self.candidates == Candidates::AllItems {
+            return None;
+        }
+        let (mut rows, mut items) = (Vec::new(), Vec::new());
+        for (row, &s) in indices.iter().enumerate() {
+            let target = self.samples.targets[s];
+            for &item in self.samples.input(s).iter().filter(|&&i| i != target) {
+                rows.push(row as i64);
+                items.push(i64::from(item) - 1);
+            }
+        }
+        let tensor = |v: &[i64]| Tensor::from_slice(v).to_device(self.device);
+        Some((tensor(&rows), tensor(&items)))
     }
 
     pub fn len(&self) -> usize {
@@ -92,18 +132,23 @@ impl<'a> BatchSource<'a> {
     /// their largest graph, so grouping graphs of similar size removes most of the padding (on
     /// Beauty's test split: 7 s instead of 16 s). Sparse batches cost what their edges cost;
     /// there the input order is faster, because sorted batches of the largest graphs no longer
-    /// fit in cache. Metrics are means over samples, so the order does not change them.
+    /// fit in cache. Sequence models follow `eval.order` (by length: stable, shortest first).
+    /// Metrics are means over samples, so the order changes them only through the last bits
+    /// of scores computed in other batches.
     pub fn evaluation_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
-        if let (
-            InputKind::Graph(GraphInput {
-                layout: GraphLayout::Dense,
-                ..
-            }),
-            Some(inputs),
-        ) = (self.kind, self.inputs)
-        {
-            order.sort_by_key(|&g| inputs.graphs.graph(g).num_nodes());
+        match (self.kind, self.inputs) {
+            (
+                InputKind::Graph(GraphInput {
+                    layout: GraphLayout::Dense,
+                    ..
+                }),
+                Some(inputs),
+            ) => order.sort_by_key(|&g| inputs.graphs.graph(g).num_nodes()),
+            (InputKind::Sequence, _) if self.order == EvaluationOrder::ByLength => {
+                order.sort_by_key(|&s| self.samples.input(s).len())
+            }
+            _ => {}
         }
         order
     }
