@@ -607,17 +607,15 @@ fn ranking_without_input_items_is_its_own_row_and_check_accepts_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
         let args = [
-            &[
-                "-q", "run-all", "--models", "pop", "--seeds", "1,2", "--device", "cpu",
-            ][..],
+            &["-q", "run-all", "--models", "pop", "--device", "cpu"][..],
             extra,
         ]
         .concat();
         let out = mmsr(dir.path(), &args);
         assert!(out.status.success(), "{}", stderr(&out));
     };
-    run(&[]);
-    run(&["--set", "eval.candidates=not-in-input"]);
+    run(&["--seeds", "1,2,3"]);
+    run(&["--seeds", "1,2", "--set", "eval.candidates=not-in-input"]);
     let summary: Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("results/summary.json")).unwrap())
             .unwrap();
@@ -641,7 +639,35 @@ fn ranking_without_input_items_is_its_own_row_and_check_accepts_it() {
     let text = stdout(&check) + &stderr(&check);
     assert!(check.status.success(), "{text}");
     assert!(
-        text.contains("4 result files checked, no findings"),
+        text.contains("5 result files checked, no findings"),
         "{text}"
     );
+    // Against the reference (pop ranked among all items), the other ranking gets no test.
+    let board = mmsr(
+        dir.path(),
+        &[
+            "leaderboard",
+            "--results",
+            "results",
+            "--out",
+            "board",
+            "--reference",
+            "pop",
+        ],
+    );
+    assert!(board.status.success(), "{}", stderr(&board));
+    let boards: Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("board/leaderboard.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = boards["datasets"][0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{boards:#}");
+    for row in rows {
+        let tested = row["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| !m["vs_reference"].is_null());
+        assert!(!tested, "{row:#}");
+    }
 }

@@ -323,6 +323,10 @@ fn add_tests(board: &mut DatasetBoard, results: &[RunResult], reference: &str) {
         if row.model == reference_row.model && row.variant == reference_row.variant {
             continue;
         }
+        // Ranks among other candidates are another metric: no test across them.
+        if row.params.get("candidates") != reference_row.params.get("candidates") {
+            continue;
+        }
         let runs = runs_of(row);
         let seeds: Vec<u64> = runs
             .keys()
