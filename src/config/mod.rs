@@ -141,7 +141,8 @@ pub enum EvaluationOrder {
     Input,
     /// Sequence-input models visit the samples by input length, so a batch's inputs have
     /// similar lengths and a recurrent or attention encoder steps through little padding (on
-    /// official Beauty's test split, 2 cores: GRU4Rec 2.8 s -> 1.3 s, SASRec 3.9 s -> 2.1 s).
+    /// official Beauty's test split, 2 cores: GRU4Rec's test pass 2.9 s -> 1.7-1.8 s,
+    /// docs/performance.md).
     /// Other batches than the default, so the last bits of some scores differ (see
     /// `batch_size`); graph models keep their own order (the dense layout already sorts by
     /// graph size).
