@@ -179,7 +179,8 @@ fn model_label(row: &SummaryRow) -> String {
 
 /// For runs of one model with several parameter sets (`params`, serialised), the parameters
 /// in which each set differs from the others: `loss=bce`, or `targets default` where a set
-/// leaves the parameter out; all empty when there is one set.
+/// leaves the parameter out (an evaluation setting at its default, `candidates`, goes unsaid);
+/// all empty when there is one set.
 pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
     let distinct: Vec<&serde_json::Value> = params.iter().fold(Vec::new(), |mut seen, p| {
         if !seen.contains(p) {
@@ -202,19 +203,31 @@ pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
     params
         .iter()
         .map(|p| {
-            differing
+            let said: Vec<String> = differing
                 .iter()
-                .map(|k| match p.get(*k) {
-                    Some(serde_json::Value::String(v)) => format!("{k}={v}"),
-                    Some(v) => format!("{k}={v}"),
+                .filter_map(|k| match p.get(*k) {
+                    Some(serde_json::Value::String(v)) => Some(format!("{k}={v}")),
+                    Some(v) => Some(format!("{k}={v}")),
+                    // An evaluation setting at its default goes unsaid where something else
+                    // tells the row apart (most rows have it).
+                    None if k.as_str() == EVALUATION_KEY => None,
                     // Stored configs leave optional parameters out at their default.
-                    None => format!("{k} default"),
+                    None => Some(format!("{k} default")),
                 })
-                .collect::<Vec<_>>()
-                .join(", ")
+                .collect();
+            if said.is_empty() && differing.iter().any(|k| k.as_str() == EVALUATION_KEY) {
+                format!("{EVALUATION_KEY} default")
+            } else {
+                said.join(", ")
+            }
         })
         .collect()
 }
+
+/// The evaluation setting that [`RunConfig::row_params`] adds to a row's parameters.
+///
+/// [`RunConfig::row_params`]: crate::config::RunConfig::row_params
+const EVALUATION_KEY: &str = "candidates";
 
 /// Groups results by (dataset, model, missing-modality condition, protocol, model parameters),
 /// keeping first-appearance order.
@@ -376,6 +389,20 @@ mod tests {
         assert_eq!(
             variant_labels(&[&every, &bce]),
             vec!["targets=every-position", "targets default"]
+        );
+        let unseen = serde_json::json!({"dim": 128, "loss": "bce", "heads": 2,
+            "candidates": "not-in-input"});
+        assert_eq!(
+            variant_labels(&[&unseen, &bce, &ce]),
+            vec![
+                "candidates=not-in-input, loss=bce",
+                "loss=bce",
+                "loss=cross-entropy"
+            ]
+        );
+        assert_eq!(
+            variant_labels(&[&unseen, &bce]),
+            vec!["candidates=not-in-input", "candidates default"]
         );
     }
 }
