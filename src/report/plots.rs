@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::aggregate::{variant_key, DatasetBoard};
 use super::leaderboard::label;
@@ -122,41 +123,62 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
             .draw_series([Circle::new((*x, *y), 4, color.filled())])
             .map_err(plot_error)?;
     }
-    // Labels go right of their points, moved apart vertically where two would overlap (models
-    // of similar speed and accuracy), with a leader line back to a moved label's point.
+    // Labels go right of their points (left where the plot's edge would cut them), moved apart
+    // vertically where two would overlap (models of similar speed and accuracy), with a leader
+    // line back to a moved label's point.
+    let right_edge = root.dim_in_pixel().0 as i32 - 10;
+    let centres: Vec<(i32, i32)> = points
+        .iter()
+        .map(|(_, x, y, _)| chart.backend_coord(&(*x, *y)))
+        .collect();
     let anchors: Vec<LabelBox> = points
         .iter()
-        .map(|(model, x, y, _)| {
-            let (px, py) = chart.backend_coord(&(*x, *y));
+        .zip(&centres)
+        .map(|((model, ..), &(px, py))| {
+            let width = label_width(model);
             LabelBox {
-                x: px + 8,
+                x: if px + 8 + width > right_edge {
+                    px - 8 - width
+                } else {
+                    px + 8
+                },
                 y: py - LABEL_HEIGHT / 2,
-                width: label_width(model),
+                width,
             }
         })
         .collect();
-    let markers: Vec<LabelBox> = anchors
+    let markers: Vec<LabelBox> = centres
         .iter()
-        .map(|a| LabelBox {
-            x: a.x - 13,
-            y: a.y + LABEL_HEIGHT / 2 - 5,
+        .map(|&(px, py)| LabelBox {
+            x: px - 5,
+            y: py - 5,
             width: 10,
         })
         .collect();
     let placed = place_labels(&anchors, &markers, LABEL_HEIGHT);
-    for (((model, ..), anchor), top) in points.iter().zip(&anchors).zip(placed) {
+    for ((((model, ..), anchor), &(px, py)), top) in
+        points.iter().zip(&anchors).zip(&centres).zip(placed)
+    {
         if top != anchor.y {
-            let middle = top + LABEL_HEIGHT / 2;
+            let (near, far) = if anchor.x > px {
+                (px + 2, anchor.x - 1)
+            } else {
+                (px - 2, anchor.x + anchor.width + 1)
+            };
             root.draw(&PathElement::new(
-                vec![
-                    (anchor.x - 6, anchor.y + LABEL_HEIGHT / 2),
-                    (anchor.x - 1, middle),
-                ],
+                vec![(near, py), (far, top + LABEL_HEIGHT / 2)],
                 BLACK.mix(0.4),
             ))
             .map_err(plot_error)?;
         }
-        root.draw(&Text::new(model.clone(), (anchor.x, top), (FONT, 12)))
+        // A label left of its point ends at the point (its box width is only an estimate).
+        let (x, style) = if anchor.x > px {
+            (anchor.x, TextStyle::from((FONT, 12).into_font()))
+        } else {
+            let style = TextStyle::from((FONT, 12).into_font());
+            (px - 8, style.pos(Pos::new(HPos::Right, VPos::Top)))
+        };
+        root.draw(&Text::new(model.clone(), (x, top), style))
             .map_err(plot_error)?;
     }
     root.present().map_err(plot_error)
