@@ -390,7 +390,16 @@ fn ranking_without_the_input_items_only_moves_targets_up() {
     let all = source(test, None, kind);
     assert!(all.left_out_items(&[0, 1]).is_none());
     let unseen = source(test, None, kind).with_candidates(Candidates::NotInInput);
-    // Row r leaves out the input items of sample r other than its target, as 0-based ids.
+    // Row r leaves out the distinct input items of sample r other than its target, as 0-based
+    // ids (random histories over 40 items repeat items: each is left out once).
+    assert!(
+        (0..test.len()).any(|s| {
+            let mut input = test.input(s).to_vec();
+            input.sort_unstable();
+            input.windows(2).any(|w| w[0] == w[1])
+        }),
+        "the test needs an input with a repeated item"
+    );
     let (rows, items) = unseen.left_out_items(&[0, 1]).unwrap();
     let (rows, items) = (
         Vec::<i64>::try_from(rows).unwrap(),
@@ -400,10 +409,11 @@ fn ranking_without_the_input_items_only_moves_targets_up() {
         .iter()
         .enumerate()
         .flat_map(|(row, &s)| {
-            test.input(s)
-                .iter()
-                .filter(move |&&i| i != test.targets[s])
-                .map(move |&i| (row as i64, i64::from(i) - 1))
+            let distinct: std::collections::BTreeSet<u32> = test.input(s).iter().copied().collect();
+            distinct
+                .into_iter()
+                .filter(move |&i| i != test.targets[s])
+                .map(move |i| (row as i64, i64::from(i) - 1))
         })
         .collect();
     assert_eq!(rows.into_iter().zip(items).collect::<Vec<_>>(), expected);
@@ -416,4 +426,21 @@ fn ranking_without_the_input_items_only_moves_targets_up() {
     }
     // 40 items, inputs of 4 to 12 of them: leaving them out moves many targets up.
     assert!(b.at[2].get(Metric::Hr) > a.at[2].get(Metric::Hr));
+
+    // Exactly the pure rule over the items that remain (one batch: the same scores).
+    let every: Vec<usize> = (0..test.len()).collect();
+    let scores = tch::no_grad(|| built.model.model.scores(&unseen.batch(&every), false));
+    let mut expected = mmsr_bench::eval::MetricAccumulator::new(&ks);
+    for s in every.iter().copied() {
+        let row = Vec::<f32>::try_from(scores.get(s as i64)).unwrap();
+        let target = test.targets[s] as usize - 1;
+        let kept: Vec<usize> = (0..row.len())
+            .filter(|&j| j == target || !test.input(s).contains(&(j as u32 + 1)))
+            .collect();
+        let kept_scores: Vec<f32> = kept.iter().map(|&j| row[j]).collect();
+        let at = kept.iter().position(|&j| j == target).unwrap();
+        expected.add_rank(mmsr_bench::eval::rank_of_target(&kept_scores, at));
+    }
+    let whole = evaluate(built.model.model.as_ref(), &unseen, &ks, test.len()).unwrap();
+    assert_eq!(whole, expected.finish());
 }

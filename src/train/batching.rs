@@ -97,9 +97,9 @@ impl<'a> BatchSource<'a> {
         self
     }
 
-    /// The (row, 0-based item) pairs of a batch of `indices` that its ranking leaves out:
-    /// with `not-in-input`, each sample's input items other than its target; `None` when
-    /// every item is ranked.
+    /// The distinct (row, 0-based item) pairs of a batch of `indices` that its ranking leaves
+    /// out: with `not-in-input`, each sample's input items other than its target, an item
+    /// the user had twice once; `None` when every item is ranked.
     pub fn left_out_items(&self, indices: &[usize]) -> Option<(Tensor, Tensor)> {
         if self.candidates == Candidates::AllItems {
             return None;
@@ -107,7 +107,10 @@ impl<'a> BatchSource<'a> {
         let (mut rows, mut items) = (Vec::new(), Vec::new());
         for (row, &s) in indices.iter().enumerate() {
             let target = self.samples.targets[s];
-            for &item in self.samples.input(s).iter().filter(|&&i| i != target) {
+            let mut seen: Vec<u32> = self.samples.input(s).to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for item in seen.into_iter().filter(|&i| i != target) {
                 rows.push(row as i64);
                 items.push(i64::from(item) - 1);
             }

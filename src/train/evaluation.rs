@@ -48,7 +48,8 @@ pub fn target_ranks(scores: &Tensor, targets: &Tensor) -> Tensor {
 
 /// `ranks` (from [`target_ranks`]) with the items at (`rows`, `items`) left out of the ranking:
 /// each that the rule places before its row's target (scored higher, or equal with a lower
-/// id) is subtracted, so the rank is the rule's rank among the remaining items.
+/// id) is subtracted, so the rank is the rule's rank among the remaining items. The pairs
+/// must be distinct and never a row's target.
 pub fn ranks_leaving_out(
     scores: &Tensor,
     targets: &Tensor,
