@@ -363,6 +363,9 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The key under which [`Self::row_params`] adds the evaluation's candidates.
+    pub const CANDIDATES_KEY: &'static str = "candidates";
+
     /// What names and groups a run's rows in tables: its model parameters, plus
     /// `candidates` when the evaluation ranks among other items than all (it changes the
     /// numbers as much as a parameter does, so such runs are never seeds of one row with others).
@@ -370,7 +373,7 @@ impl RunConfig {
         let mut params = self.model_params.clone();
         if let (false, Some(map)) = (self.eval.candidates.is_all_items(), params.as_object_mut()) {
             let value = serde_json::to_value(self.eval.candidates).expect("serialisable");
-            map.insert("candidates".into(), value);
+            map.insert(Self::CANDIDATES_KEY.into(), value);
         }
         params
     }

@@ -324,7 +324,8 @@ fn add_tests(board: &mut DatasetBoard, results: &[RunResult], reference: &str) {
             continue;
         }
         // Ranks among other candidates are another metric: no test across them.
-        if row.params.get("candidates") != reference_row.params.get("candidates") {
+        let key = crate::config::RunConfig::CANDIDATES_KEY;
+        if row.params.get(key) != reference_row.params.get(key) {
             continue;
         }
         let runs = runs_of(row);

@@ -110,13 +110,14 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
     results
         .iter()
         .filter(|r| {
+            const KEY: &str = crate::config::RunConfig::CANDIDATES_KEY;
             let params = r.config.row_params();
             r.config.dataset == dataset
                 && r.config.model == ours.model
                 && r.protocol == Protocol::Validation
                 && r.config.missing.is_none()
                 && ours.params.iter().all(|(k, v)| params.get(k) == Some(v))
-                && ours.params.get("candidates") == params.get("candidates")
+                && ours.params.get(KEY) == params.get(KEY)
                 && train_matches(r, &ours.train)
         })
         .collect()

@@ -227,20 +227,23 @@ pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
 /// The evaluation setting that [`RunConfig::row_params`] adds to a row's parameters.
 ///
 /// [`RunConfig::row_params`]: crate::config::RunConfig::row_params
-const EVALUATION_KEY: &str = "candidates";
+const EVALUATION_KEY: &str = crate::config::RunConfig::CANDIDATES_KEY;
 
 /// Groups results by (dataset, model, missing-modality condition, protocol, model parameters),
 /// keeping first-appearance order.
 pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
     let mut rows: Vec<SummaryRow> = Vec::new();
     let mut groups: Vec<Vec<&RunResult>> = Vec::new();
+    // Each group's row parameters, computed once (they are compared for every result).
+    let mut group_params: Vec<serde_json::Value> = Vec::new();
     for r in results {
-        match rows.iter().zip(&groups).position(|(row, group)| {
+        let params = r.config.row_params();
+        match rows.iter().zip(&group_params).position(|(row, group)| {
             row.dataset == r.config.dataset
                 && row.model == r.config.model
                 && row.missing == r.config.missing
                 && row.protocol == r.config.train.protocol
-                && group[0].config.row_params() == r.config.row_params()
+                && *group == params
         }) {
             Some(i) => groups[i].push(r),
             None => {
@@ -256,6 +259,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     variant: String::new(),
                 });
                 groups.push(vec![r]);
+                group_params.push(params);
             }
         }
     }
@@ -269,11 +273,7 @@ pub fn summarize(results: &[RunResult]) -> Vec<SummaryRow> {
                     && rows[j].protocol == rows[i].protocol
             })
             .collect();
-        let owned: Vec<serde_json::Value> = siblings
-            .iter()
-            .map(|&j| groups[j][0].config.row_params())
-            .collect();
-        let params: Vec<&serde_json::Value> = owned.iter().collect();
+        let params: Vec<&serde_json::Value> = siblings.iter().map(|&j| &group_params[j]).collect();
         let position = siblings
             .iter()
             .position(|&j| j == i)
