@@ -32,6 +32,7 @@ fn pure_rank(c: &mut Criterion) {
 fn tensor_ranks(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
     tch::manual_seed(0);
     let mut group = c.benchmark_group("evaluator/tensor");
     for batch in [128i64, 512] {

@@ -29,6 +29,7 @@ fn selected() -> Vec<&'static str> {
 fn steps(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
     let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
     let bundles = data
         .codes

@@ -71,6 +71,7 @@ fn timed(device: Device, iters: u64, mut f: impl FnMut()) -> Duration {
 fn floor(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
     let device = device();
     let mut group = c.benchmark_group("floor");
     group.sample_size(20);
@@ -175,6 +176,7 @@ fn train_step(
 fn edges(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
     let device = device();
     let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
     let mut group = c.benchmark_group("edges");
@@ -220,6 +222,7 @@ fn beauty_contestants() -> Vec<(&'static str, bool)> {
 fn beauty(c: &mut Criterion) {
     // As the binary does (page faults would otherwise dominate small steps).
     mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
     let data_dir = std::env::var_os("MMSR_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("data"));

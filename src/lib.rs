@@ -31,3 +31,4 @@ pub mod report;
 pub mod scaling;
 pub mod text;
 pub mod train;
+pub mod vml;
