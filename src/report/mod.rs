@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod html;
 pub mod leaderboard;
+pub mod legend;
 pub mod missing;
 pub mod plots;
 pub mod published;

@@ -10,6 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::aggregate::{variant_key, DatasetBoard};
 use super::leaderboard::label;
+use super::legend::{self, Placement};
 use crate::eval::Metric;
 use crate::record::RunResult;
 
@@ -280,16 +281,21 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
         .max()
         .unwrap_or(0);
     let lines: Vec<&[(f64, f64)]> = curves.iter().map(|(_, p)| p.as_slice()).collect();
-    let placement = place_legend(
+    let placement = legend::place(
         &lines,
         (0.0, x_hi),
         (y_lo - pad, y_hi + pad),
-        legend_fraction(curves.len(), longest),
+        legend::size_in_plot(curves.len(), longest),
     );
-    let y_range = (y_lo - pad)..placement.y_top;
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let beside = legend::width_beside(longest);
+    let size = match placement {
+        Placement::Inside(_) => SIZE,
+        Placement::Beside => (SIZE.0 + beside, SIZE.1),
+    };
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (plot_area, legend_area) = root.split_horizontally(SIZE.0);
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(
             format!(
                 "{}: validation NDCG@20 per epoch (mean over seeds, up to the shortest run)",
@@ -300,7 +306,7 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..x_hi, y_range.clone())
+        .build_cartesian_2d(0f64..x_hi, (y_lo - pad)..(y_hi + pad))
         .map_err(plot_error)?;
     chart
         .configure_mesh()
@@ -310,132 +316,30 @@ pub fn learning_curves(board: &DatasetBoard, results: &[RunResult], path: &Path)
         .light_line_style(TRANSPARENT)
         .draw()
         .map_err(plot_error)?;
+    let mut entries = Vec::new();
     for (i, (model, points)) in curves.into_iter().enumerate() {
         let color = color(i);
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(plot_error)?
-            .label(model)
+            .label(model.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
+        entries.push((model, color));
     }
-    chart
-        .configure_series_labels()
-        .position(placement.corner.position())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 12))
-        .draw()
-        .map_err(plot_error)?;
+    match placement {
+        Placement::Inside(corner) => chart
+            .configure_series_labels()
+            .position(corner.position())
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, legend::FONT_SIZE))
+            .draw()
+            .map_err(plot_error)?,
+        Placement::Beside => legend::draw_beside(&legend_area, &entries)?,
+    }
     root.present().map_err(plot_error)
-}
-
-/// A corner of the plotting area.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Corner {
-    LowerRight,
-    UpperRight,
-    UpperLeft,
-    LowerLeft,
-}
-
-impl Corner {
-    /// In the order tried: lower right first, where the legend always was.
-    const ALL: [Corner; 4] = [
-        Corner::LowerRight,
-        Corner::UpperRight,
-        Corner::UpperLeft,
-        Corner::LowerLeft,
-    ];
-
-    fn position(self) -> SeriesLabelPosition {
-        match self {
-            Corner::LowerRight => SeriesLabelPosition::LowerRight,
-            Corner::UpperRight => SeriesLabelPosition::UpperRight,
-            Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
-            Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
-        }
-    }
-
-    /// Whether `(x, y)`, as fractions of the plotting area from its lower left, lies under a
-    /// legend of `size` (fractions) in this corner.
-    fn covers(self, (x, y): (f64, f64), (w, h): (f64, f64)) -> bool {
-        let right = x >= 1.0 - w;
-        let top = y >= 1.0 - h;
-        match self {
-            Corner::LowerRight => right && y <= h,
-            Corner::UpperRight => right && top,
-            Corner::UpperLeft => x <= w && top,
-            Corner::LowerLeft => x <= w && y <= h,
-        }
-    }
-}
-
-/// Where the legend goes and the top of the y axis that leaves room for it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct LegendPlacement {
-    corner: Corner,
-    y_top: f64,
-}
-
-/// The learning curves' plotting area in pixels (the SVG's size less margins, caption and axis
-/// label areas) and the legend's rows and characters at its 12-pixel font, as drawn.
-const PLOT_AREA_PX: (f64, f64) = (860.0, 525.0);
-const LEGEND_ROW_PX: f64 = 16.7;
-const LEGEND_CHAR_PX: f64 = 5.7;
-/// The legend's marker, padding and distance from the corner.
-const LEGEND_EXTRA_PX: (f64, f64) = (55.0, 20.0);
-
-/// A legend's size as fractions of the plotting area.
-fn legend_fraction(rows: usize, longest_label: usize) -> (f64, f64) {
-    let w = LEGEND_CHAR_PX * longest_label as f64 + LEGEND_EXTRA_PX.0;
-    let h = LEGEND_ROW_PX * rows as f64 + LEGEND_EXTRA_PX.1;
-    ((w / PLOT_AREA_PX.0).min(1.0), (h / PLOT_AREA_PX.1).min(0.9))
-}
-
-/// The first corner (in [`Corner::ALL`]'s order) whose legend box no line crosses (each segment
-/// sampled at 20 points); when every corner is crossed, the upper right with the y axis raised
-/// until the box sits above every line.
-fn place_legend(
-    lines: &[&[(f64, f64)]],
-    (x_lo, x_hi): (f64, f64),
-    (y_lo, y_hi): (f64, f64),
-    size: (f64, f64),
-) -> LegendPlacement {
-    let (x_span, y_span) = (
-        (x_hi - x_lo).max(f64::MIN_POSITIVE),
-        (y_hi - y_lo).max(f64::MIN_POSITIVE),
-    );
-    let samples: Vec<(f64, f64)> = lines
-        .iter()
-        .flat_map(|line| {
-            line.windows(2)
-                .chain(line.chunks(1).take(usize::from(line.len() == 1)))
-        })
-        .flat_map(|pair| {
-            let (a, b) = (pair[0], *pair.last().expect("a window is never empty"));
-            (0..=20).map(move |k| {
-                let t = f64::from(k) / 20.0;
-                (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t)
-            })
-        })
-        .map(|(x, y)| ((x - x_lo) / x_span, (y - y_lo) / y_span))
-        .collect();
-    let free = Corner::ALL
-        .into_iter()
-        .find(|corner| !samples.iter().any(|&p| corner.covers(p, size)));
-    match free {
-        Some(corner) => LegendPlacement {
-            corner,
-            y_top: y_hi,
-        },
-        None => LegendPlacement {
-            corner: Corner::UpperRight,
-            // The box takes the top `h` of the raised axis: y_top - h (y_top - y_lo) = y_hi.
-            y_top: (y_hi - size.1 * y_lo) / (1.0 - size.1),
-        },
-    }
 }
 
 /// Ticks at 1, 2 and 5 times the powers of ten inside `lo..hi`: a log axis over less than a
@@ -457,49 +361,7 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{log_ticks, place_labels, place_legend, Corner, LabelBox, LegendPlacement};
-
-    #[test]
-    fn the_legend_goes_to_a_corner_no_line_crosses_or_above_the_lines() {
-        let (x, y, size) = ((0.0, 100.0), (0.0, 10.0), (0.5, 0.3));
-        // A line along the bottom half: the lower right is taken, the upper right is free.
-        let low: &[(f64, f64)] = &[(0.0, 1.0), (100.0, 2.0)];
-        assert_eq!(
-            place_legend(&[low], x, y, size),
-            LegendPlacement {
-                corner: Corner::UpperRight,
-                y_top: 10.0
-            }
-        );
-        // Nothing near the bottom right: the legend stays where it always was.
-        let rising: &[(f64, f64)] = &[(0.0, 1.0), (40.0, 9.0)];
-        assert_eq!(
-            place_legend(&[rising], x, y, size).corner,
-            Corner::LowerRight
-        );
-        // A line whose ends lie outside the lower right's box but whose middle crosses it: the
-        // segments are sampled, not only their ends.
-        let diagonal: &[(f64, f64)] = &[(40.0, 0.0), (100.0, 5.0)];
-        assert_eq!(
-            place_legend(&[diagonal], x, y, size).corner,
-            Corner::UpperRight
-        );
-        // Every corner crossed: upper right, the axis raised until the box clears every line.
-        let all: &[(f64, f64)] = &[(0.0, 9.0), (100.0, 9.0)];
-        let bottom: &[(f64, f64)] = &[(0.0, 1.0), (100.0, 1.0)];
-        let placed = place_legend(&[all, bottom], x, y, size);
-        assert_eq!(placed.corner, Corner::UpperRight);
-        assert!(placed.y_top > 10.0, "{placed:?}");
-        let box_bottom = placed.y_top - size.1 * (placed.y_top - y.0);
-        assert!((box_bottom - 10.0).abs() < 1e-9, "{placed:?}");
-        let again = place_legend(&[all, bottom], x, (y.0, placed.y_top), size);
-        assert_eq!(
-            again.corner,
-            Corner::UpperRight,
-            "the raised axis leaves the box free"
-        );
-        assert_eq!(again.y_top, placed.y_top);
-    }
+    use super::{log_ticks, place_labels, LabelBox};
 
     #[test]
     fn labels_that_would_overlap_are_moved_apart_and_others_stay() {
