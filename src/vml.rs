@@ -1,8 +1,10 @@
 //! libtorch computes some element-wise functions (`sqrt`, `exp`, `log`, `tanh`, ...) with MKL's
 //! vector math library, called from inside its own parallel loops: with two threads each thread
-//! calls MKL on its half of the tensor. MKL picks each function's implementation lazily, on the
-//! function's first call, and when both threads make that first call at once one of them
-//! sometimes computes its half on another path, about 12 bits accurate instead of 24.
+//! calls MKL on its half of the tensor. When both threads make a function's first call in the
+//! process at once, one of them sometimes computes its half on another path, about 12 bits
+//! accurate instead of 24; later calls are right. (MKL is closed: that it resolves the
+//! implementation lazily and races there is our reading of the measurements below, not of its
+//! code.)
 //!
 //! Measured on the 2-core Intel Xeon (family 6 model 207): in about 3 % of two-thread processes
 //! the first Adam step (whose `sqrt` is the process's first) gave the second half of SASRec's
