@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::table::MeanStd;
+use crate::config::RunConfig;
 use crate::dataset::missing::MissingModality;
 use crate::eval::Metric;
 use crate::record::RunResult;
@@ -324,7 +325,7 @@ fn add_tests(board: &mut DatasetBoard, results: &[RunResult], reference: &str) {
             continue;
         }
         // Ranks among other candidates are another metric: no test across them.
-        let key = crate::config::RunConfig::CANDIDATES_KEY;
+        let key = RunConfig::CANDIDATES_KEY;
         if row.params.get(key) != reference_row.params.get(key) {
             continue;
         }

@@ -173,10 +173,10 @@ pub fn accuracy_vs_time(board: &DatasetBoard, path: &Path) -> Result<()> {
             .map_err(plot_error)?;
         }
         // A label left of its point ends at the point (its box width is only an estimate).
+        let style = TextStyle::from((FONT, 12).into_font());
         let (x, style) = if anchor.x > px {
-            (anchor.x, TextStyle::from((FONT, 12).into_font()))
+            (anchor.x, style)
         } else {
-            let style = TextStyle::from((FONT, 12).into_font());
             (px - 8, style.pos(Pos::new(HPos::Right, VPos::Top)))
         };
         root.draw(&Text::new(model.clone(), (x, top), style))

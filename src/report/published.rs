@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::Protocol;
+use crate::config::{Protocol, RunConfig};
 use crate::eval::metrics::Metric;
 use crate::record::result::RunResult;
 use crate::report::aggregate::variant_key;
@@ -110,14 +110,14 @@ fn matching<'a>(results: &'a [RunResult], dataset: &str, ours: &Ours) -> Vec<&'a
     results
         .iter()
         .filter(|r| {
-            const KEY: &str = crate::config::RunConfig::CANDIDATES_KEY;
             let params = r.config.row_params();
             r.config.dataset == dataset
                 && r.config.model == ours.model
                 && r.protocol == Protocol::Validation
                 && r.config.missing.is_none()
                 && ours.params.iter().all(|(k, v)| params.get(k) == Some(v))
-                && ours.params.get(KEY) == params.get(KEY)
+                && ours.params.get(RunConfig::CANDIDATES_KEY)
+                    == params.get(RunConfig::CANDIDATES_KEY)
                 && train_matches(r, &ours.train)
         })
         .collect()

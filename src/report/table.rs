@@ -5,7 +5,7 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 use statrs::statistics::Statistics;
 
-use crate::config::Protocol;
+use crate::config::{Protocol, RunConfig};
 use crate::dataset::missing::MissingModality;
 use crate::eval::{Metric, MetricSet};
 
@@ -210,24 +210,23 @@ pub(crate) fn variant_labels(params: &[&serde_json::Value]) -> Vec<String> {
                     Some(v) => Some(format!("{k}={v}")),
                     // An evaluation setting at its default goes unsaid where something else
                     // tells the row apart (most rows have it).
-                    None if k.as_str() == EVALUATION_KEY => None,
+                    None if k.as_str() == RunConfig::CANDIDATES_KEY => None,
                     // Stored configs leave optional parameters out at their default.
                     None => Some(format!("{k} default")),
                 })
                 .collect();
-            if said.is_empty() && differing.iter().any(|k| k.as_str() == EVALUATION_KEY) {
-                format!("{EVALUATION_KEY} default")
+            if said.is_empty()
+                && differing
+                    .iter()
+                    .any(|k| k.as_str() == RunConfig::CANDIDATES_KEY)
+            {
+                format!("{} default", RunConfig::CANDIDATES_KEY)
             } else {
                 said.join(", ")
             }
         })
         .collect()
 }
-
-/// The evaluation setting that [`RunConfig::row_params`] adds to a row's parameters.
-///
-/// [`RunConfig::row_params`]: crate::config::RunConfig::row_params
-const EVALUATION_KEY: &str = crate::config::RunConfig::CANDIDATES_KEY;
 
 /// Groups results by (dataset, model, missing-modality condition, protocol, model parameters),
 /// keeping first-appearance order.

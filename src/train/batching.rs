@@ -105,12 +105,14 @@ impl<'a> BatchSource<'a> {
             return None;
         }
         let (mut rows, mut items) = (Vec::new(), Vec::new());
+        let mut seen: Vec<u32> = Vec::new();
         for (row, &s) in indices.iter().enumerate() {
             let target = self.samples.targets[s];
-            let mut seen: Vec<u32> = self.samples.input(s).to_vec();
+            seen.clear();
+            seen.extend_from_slice(self.samples.input(s));
             seen.sort_unstable();
             seen.dedup();
-            for item in seen.into_iter().filter(|&i| i != target) {
+            for &item in seen.iter().filter(|&&i| i != target) {
                 rows.push(row as i64);
                 items.push(i64::from(item) - 1);
             }
