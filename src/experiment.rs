@@ -12,10 +12,10 @@ use anyhow::{Context, Result};
 use crate::config::{EvalConfig, ExperimentConfig, Protocol, RunConfig, TrainConfig};
 use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep, Stream};
 use crate::dataset::{registry, store, PreparedDataset};
-use crate::device::probe::{peak_rss_bytes, release_and_reset_peak_rss};
+use crate::device::probe::{peak_rss_bytes, release_and_reset_peak_rss, release_free_memory};
 use crate::device::{self, DeviceChoice};
-use crate::graph::splits::{ReceptiveFields, SplitStructures};
-use crate::graph::{GraphSet, SplitGraphs, StructureSet};
+use crate::graph::splits::{SplitStructures, SplitView};
+use crate::graph::{SplitGraphs, StructureSet};
 use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::record::result::{self, DatasetInfo, RunResult, Timings};
@@ -192,14 +192,14 @@ impl DatasetCache {
             }
             let (_, per_seed) = loaded.missing_graphs.as_mut().expect("just set");
             return Rc::clone(per_seed.entry(seed).or_insert_with(|| {
-                Rc::new(SplitGraphs::build(&data, true, Some((condition, seed))))
+                Rc::new(SplitGraphs::new(data, true, Some((condition, seed))))
             }));
         }
         Rc::clone(
             loaded
                 .graphs
                 .entry(with_codes)
-                .or_insert_with(|| Rc::new(SplitGraphs::build(&data, with_codes, None))),
+                .or_insert_with(|| Rc::new(SplitGraphs::new(data, with_codes, None))),
         )
     }
 }
@@ -333,23 +333,32 @@ pub fn run_one(
         .as_ref()
         .filter(|(_, input)| input.structure)
         .map(|(g, _)| g.structure());
-    // Models that declare a receptive field are evaluated (and, when asked, trained) on it:
-    // the same scores for a fraction of the work (`graph::receptive`).
-    let receptive = graphs.as_ref().and_then(|(g, input)| {
-        Some(g.receptive_fields(input.evaluation_reach()?, input.receptive_training))
+    // What the model reads of each split: models that declare a receptive field are evaluated
+    // (and, when asked, trained) on it, the same scores for a fraction of the work
+    // (`graph::receptive`); the whole graphs are then never kept.
+    let views = graphs.as_ref().map(|(g, input)| {
+        [
+            g.view(Stream::Train, input.training_reach()),
+            g.view(Stream::Valid, input.evaluation_reach()),
+            g.view(Stream::Test, input.evaluation_reach()),
+        ]
     });
-    let split_inputs =
-        |pick: fn(&SplitGraphs) -> &GraphSet,
-         pick_pruned: fn(&ReceptiveFields) -> Option<&GraphSet>,
-         pick_structure: fn(&SplitStructures) -> &StructureSet| {
-            graphs.as_ref().map(|(g, _)| {
-                SplitInputs {
-                    graphs: pick(g),
-                    structure: structure.map(pick_structure),
-                }
-                .or_pruned(receptive.as_ref().and_then(pick_pruned))
-            })
-        };
+    // The graph builders' freed scratch goes back to the system before training starts.
+    release_free_memory();
+    let split_inputs = |split: Stream, pick_structure: fn(&SplitStructures) -> &StructureSet| {
+        views.as_ref().map(|views| {
+            let view = &views[split as usize];
+            SplitInputs {
+                graphs: view.graphs(),
+                // Receptive fields carry no structure encodings (a model that reads them
+                // declares no reach).
+                structure: match view {
+                    SplitView::Whole(_) => structure.map(pick_structure),
+                    SplitView::Receptive(_) => None,
+                },
+            }
+        })
+    };
     let kind = request.model.kind;
     let pattern = |stream| {
         request
@@ -359,14 +368,14 @@ pub fn run_one(
     let sources = SplitSources {
         train: BatchSource::new(
             &data.splits.train,
-            split_inputs(|g| &g.train, |r| r.train.as_ref(), |s| &s.train),
+            split_inputs(Stream::Train, |s| &s.train),
             kind,
             device,
         )
         .with_missing(pattern(Stream::Train)),
         valid: BatchSource::new(
             &data.splits.valid,
-            split_inputs(|g| &g.valid, |r| Some(&r.valid), |s| &s.valid),
+            split_inputs(Stream::Valid, |s| &s.valid),
             kind,
             device,
         )
@@ -375,7 +384,7 @@ pub fn run_one(
         .with_candidates(request.eval.candidates),
         test: BatchSource::new(
             &data.splits.test,
-            split_inputs(|g| &g.test, |r| Some(&r.test), |s| &s.test),
+            split_inputs(Stream::Test, |s| &s.test),
             kind,
             device,
         )
@@ -418,10 +427,14 @@ pub fn run_one(
         test: outcome.test,
         official_best_over_epochs_on_test: outcome.official_best_over_epochs_on_test,
         learning_curve: outcome.curve,
-        graph_stats: graphs.as_ref().map(|(g, _)| g.train.stats()),
+        graph_stats: views
+            .as_ref()
+            .map(|v| v[Stream::Train as usize].whole_stats()),
         timings: Timings {
             load_data_seconds: load_seconds,
-            build_graphs_seconds: graphs.as_ref().map_or(0.0, |(g, _)| g.build_seconds)
+            build_graphs_seconds: views
+                .as_ref()
+                .map_or(0.0, |v| v.iter().map(SplitView::seconds).sum::<f64>())
                 + structure.map_or(0.0, |s| s.build_seconds),
             build_model_seconds: build_seconds,
             train_seconds: outcome.train_seconds,

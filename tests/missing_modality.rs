@@ -7,6 +7,7 @@ use crate::common;
 use crate::common::zoo;
 
 use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use mmsr_bench::dataset::missing::{DropPattern, DropTarget, MissingModality, Stream};
 use mmsr_bench::graph::{GraphSet, NodeType, SplitGraphs};
@@ -38,20 +39,28 @@ fn coded_positions(graphs: &GraphSet, g: usize) -> BTreeSet<(u16, Modality)> {
 #[test]
 fn graphs_and_sequence_batches_hide_exactly_the_pattern() {
     let _rng = crate::common::torch_rng();
-    let data = random_dataset(6);
+    let data = Rc::new(random_dataset(6));
     let c = condition(DropTarget::Both, 0.5);
-    let graphs = SplitGraphs::build(&data, true, Some((c, 9)));
-    let again = SplitGraphs::build(&data, true, Some((c, 9)));
-    let complete = SplitGraphs::build(&data, true, None);
-    let other_seed = SplitGraphs::build(&data, true, Some((c, 10)));
-    assert!(graphs.test == again.test && graphs.train == again.train);
-    assert!(graphs.test != other_seed.test);
+    let graphs_of = |missing| SplitGraphs::new(Rc::clone(&data), true, missing);
+    let graphs = graphs_of(Some((c, 9)));
+    let again = graphs_of(Some((c, 9)));
+    let complete = graphs_of(None);
+    let other_seed = graphs_of(Some((c, 10)));
+    assert!(
+        graphs.whole(Stream::Test) == again.whole(Stream::Test)
+            && graphs.whole(Stream::Train) == again.whole(Stream::Train)
+    );
+    assert!(graphs.whole(Stream::Test) != other_seed.whole(Stream::Test));
     let codes = data.codes.as_ref().unwrap();
     let has = |item: u32, m: Modality| !codes.book(m).unwrap().links[item as usize].is_empty();
     let (mut kept, mut hidden) = (0, 0);
     for (samples, set, stream) in [
-        (&data.splits.test, &graphs.test, Stream::Test),
-        (&data.splits.train, &graphs.train, Stream::Train),
+        (&data.splits.test, graphs.whole(Stream::Test), Stream::Test),
+        (
+            &data.splits.train,
+            graphs.whole(Stream::Train),
+            Stream::Train,
+        ),
     ] {
         let pattern = DropPattern::new(c, 9, stream);
         let indices: Vec<usize> = (0..samples.len()).collect();
@@ -78,10 +87,13 @@ fn graphs_and_sequence_batches_hide_exactly_the_pattern() {
     }
     assert!(kept > 100 && hidden > 100, "{kept} kept, {hidden} hidden");
     // The complete graphs are what rate 0 builds.
-    let zero = SplitGraphs::build(&data, true, Some((condition(DropTarget::Both, 0.0), 9)));
-    assert!(zero.test == complete.test && zero.train == complete.train);
+    let zero = graphs_of(Some((condition(DropTarget::Both, 0.0), 9)));
+    assert!(
+        zero.whole(Stream::Test) == complete.whole(Stream::Test)
+            && zero.whole(Stream::Train) == complete.whole(Stream::Train)
+    );
     // Image only: every text bundle stays.
-    let image = SplitGraphs::build(&data, true, Some((condition(DropTarget::Image, 1.0), 9)));
+    let image = graphs_of(Some((condition(DropTarget::Image, 1.0), 9)));
     let all_text = |set: &GraphSet, s| {
         coded_positions(set, s)
             .into_iter()
@@ -89,8 +101,11 @@ fn graphs_and_sequence_batches_hide_exactly_the_pattern() {
             .count()
     };
     for s in 0..data.splits.test.len() {
-        assert_eq!(all_text(&image.test, s), all_text(&complete.test, s));
-        assert!(coded_positions(&image.test, s)
+        assert_eq!(
+            all_text(image.whole(Stream::Test), s),
+            all_text(complete.whole(Stream::Test), s)
+        );
+        assert!(coded_positions(image.whole(Stream::Test), s)
             .iter()
             .all(|(_, m)| *m == Modality::Text));
     }

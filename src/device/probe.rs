@@ -88,14 +88,20 @@ pub fn current_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Hands the allocator's free pages back to the system and resets the peak, so that the next
-/// measurement's peak is its own (as far as glibc allows: memory still in use stays counted).
-pub fn release_and_reset_peak_rss() {
+/// Hands the allocator's free pages (in every arena) back to the system. Cheap once, costly
+/// in a loop: pages handed back are faulted in again by the next allocation that reuses them.
+pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap memory; no pointer is involved.
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Hands the allocator's free pages back to the system and resets the peak, so that the next
+/// measurement's peak is its own (as far as glibc allows: memory still in use stays counted).
+pub fn release_and_reset_peak_rss() {
+    release_free_memory();
     reset_peak_rss();
 }
 

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{nn, nn::OptimizerConfig, Device, Tensor};
 
 use crate::config::{EvalConfig, Protocol, TrainConfig};
+use crate::device::probe::release_free_memory;
 use crate::eval::MetricSet;
 use crate::model::{EpochSamples, Recommender};
 use crate::record::result::EpochRecord;
@@ -319,6 +320,11 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
             loss_sum
         });
         bar.finish_and_clear();
+        // The epoch's freed batches go back to the system before the evaluation passes, whose
+        // batches of other sizes would otherwise grow the heap on top of them (0.1 GB on a
+        // Beauty epoch of HAN-GNN; docs/performance.md). Once per epoch: the pages the next
+        // epoch faults in again cost well under a second.
+        release_free_memory();
         let loss = loss_sum / batches as f64;
         anyhow::ensure!(
             loss.is_finite(),
