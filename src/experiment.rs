@@ -14,7 +14,7 @@ use crate::dataset::missing::{DropPattern, MissingModality, MissingModalitySweep
 use crate::dataset::{registry, store, PreparedDataset};
 use crate::device::probe::{peak_rss_bytes, release_and_reset_peak_rss, release_free_memory};
 use crate::device::{self, DeviceChoice};
-use crate::graph::splits::{SplitStructures, SplitView};
+use crate::graph::splits::{RunGraphs, SplitStructures, SplitView};
 use crate::graph::{SplitGraphs, StructureSet};
 use crate::guard::{first_line, guarded, is_out_of_memory};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
@@ -336,22 +336,18 @@ pub fn run_one(
     // What the model reads of each split: models that declare a receptive field are evaluated
     // (and, when asked, trained) on it, the same scores for a fraction of the work
     // (`graph::receptive`); the whole graphs are then never kept.
-    let views = graphs.as_ref().map(|(g, input)| {
-        [
-            g.view(Stream::Train, input.training_reach()),
-            g.view(Stream::Valid, input.evaluation_reach()),
-            g.view(Stream::Test, input.evaluation_reach()),
-        ]
-    });
+    let views = graphs
+        .as_ref()
+        .map(|(g, input)| g.for_run(input.training_reach(), input.evaluation_reach()));
     // The graph builders' freed scratch goes back to the system before training starts.
     release_free_memory();
     let split_inputs = |split: Stream, pick_structure: fn(&SplitStructures) -> &StructureSet| {
         views.as_ref().map(|views| {
-            let view = &views[split as usize];
+            let view = views.split(split);
             SplitInputs {
                 graphs: view.graphs(),
-                // Receptive fields carry no structure encodings (a model that reads them
-                // declares no reach).
+                // Structure encodings belong to whole graphs (a model that reads them declares
+                // no reach, so it never gets a receptive field).
                 structure: match view {
                     SplitView::Whole(_) => structure.map(pick_structure),
                     SplitView::Receptive(_) => None,
@@ -427,14 +423,10 @@ pub fn run_one(
         test: outcome.test,
         official_best_over_epochs_on_test: outcome.official_best_over_epochs_on_test,
         learning_curve: outcome.curve,
-        graph_stats: views
-            .as_ref()
-            .map(|v| v[Stream::Train as usize].whole_stats()),
+        graph_stats: views.as_ref().map(|v| v.split(Stream::Train).whole_stats()),
         timings: Timings {
             load_data_seconds: load_seconds,
-            build_graphs_seconds: views
-                .as_ref()
-                .map_or(0.0, |v| v.iter().map(SplitView::seconds).sum::<f64>())
+            build_graphs_seconds: views.as_ref().map_or(0.0, RunGraphs::build_seconds)
                 + structure.map_or(0.0, |s| s.build_seconds),
             build_model_seconds: build_seconds,
             train_seconds: outcome.train_seconds,

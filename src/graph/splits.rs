@@ -71,6 +71,22 @@ impl SplitView<'_> {
     }
 }
 
+/// The graphs one run reads, per split.
+pub struct RunGraphs<'a> {
+    views: [SplitView<'a>; 3],
+}
+
+impl RunGraphs<'_> {
+    pub fn split(&self, split: Stream) -> &SplitView<'_> {
+        &self.views[index(split)]
+    }
+
+    /// Seconds spent building what the run reads (whenever it was built).
+    pub fn build_seconds(&self) -> f64 {
+        self.views.iter().map(SplitView::seconds).sum()
+    }
+}
+
 fn index(split: Stream) -> usize {
     match split {
         Stream::Train => 0,
@@ -163,6 +179,22 @@ impl SplitGraphs {
         }
     }
 
+    /// What a run reads of the three splits: training graphs cut to `training_reach`, validation
+    /// and test graphs to `evaluation_reach`, each whole where its reach is `None`.
+    pub fn for_run(
+        &self,
+        training_reach: Option<usize>,
+        evaluation_reach: Option<usize>,
+    ) -> RunGraphs<'_> {
+        RunGraphs {
+            views: [
+                self.view(Stream::Train, training_reach),
+                self.view(Stream::Valid, evaluation_reach),
+                self.view(Stream::Test, evaluation_reach),
+            ],
+        }
+    }
+
     /// The structure encodings of the whole graphs, computed once (in parallel) on the first
     /// call.
     pub fn structure(&self) -> &SplitStructures {
@@ -225,5 +257,11 @@ mod tests {
         let view = g.view(Stream::Valid, Some(2));
         assert!(matches!(view, SplitView::Receptive(_)));
         assert_eq!(view.graphs().len(), g.whole(Stream::Valid).len());
+        let run = g.for_run(None, Some(1));
+        assert!(matches!(run.split(Stream::Train), SplitView::Whole(_)));
+        for split in [Stream::Valid, Stream::Test] {
+            assert!(matches!(run.split(split), SplitView::Receptive(_)));
+        }
+        assert!(run.build_seconds() > 0.0);
     }
 }
