@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{nn, nn::OptimizerConfig, Device, Tensor};
 
 use crate::config::{EvalConfig, Protocol, TrainConfig};
-use crate::device::probe::release_free_memory;
+use crate::device::probe::TrimOnGrowth;
 use crate::eval::MetricSet;
 use crate::model::{EpochSamples, Recommender};
 use crate::record::result::EpochRecord;
@@ -266,7 +266,12 @@ struct EpochTrainer<'a, 'b> {
     train: &'a BatchSource<'b>,
     options: &'a TrainOptions<'a>,
     train_seconds: f64,
+    trim: TrimOnGrowth,
 }
+
+/// Resident growth over an epoch past which its freed batches go back to the system before
+/// the evaluation passes (docs/performance.md).
+const TRIM_AFTER_GROWTH: u64 = 256 << 20;
 
 impl<'a, 'b> EpochTrainer<'a, 'b> {
     fn new(
@@ -291,6 +296,7 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
             train: &data.train,
             options,
             train_seconds: 0.0,
+            trim: TrimOnGrowth::new(TRIM_AFTER_GROWTH),
         })
     }
 
@@ -320,11 +326,10 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
             loss_sum
         });
         bar.finish_and_clear();
-        // The epoch's freed batches go back to the system before the evaluation passes, whose
-        // batches of other sizes would otherwise grow the heap on top of them (0.1 GB on a
-        // Beauty epoch of HAN-GNN; docs/performance.md). Once per epoch: the pages the next
-        // epoch faults in again cost well under a second.
-        release_free_memory();
+        // The evaluation passes' batches of other sizes would otherwise grow the heap on top of
+        // the epoch's freed batches (0.1 GB on a Beauty epoch of HAN-GNN); a small epoch is
+        // left alone, as faulting its pages in again would cost more than it saves.
+        self.trim.check();
         let loss = loss_sum / batches as f64;
         anyhow::ensure!(
             loss.is_finite(),
