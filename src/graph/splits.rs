@@ -25,6 +25,8 @@ pub struct BuiltGraphs {
     pub whole_stats: GraphStats,
 }
 
+/// The graphs of one dataset (with or without code nodes, under at most one missing-modality
+/// condition and seed), built on request.
 pub struct SplitGraphs {
     dataset: Rc<PreparedDataset>,
     bundles: Option<ItemBundles>,
