@@ -46,7 +46,11 @@ fn main() {
     }
     println!("cargo:rustc-env=MMSR_TORCH_VERSION={torch_version}");
 
-    // 4. Git commit for provenance (absent outside a checkout).
+    // 4. The fused edge kernels (C++ against libtorch's headers, OpenMP through torch's own
+    //    libgomp, as libtorch's CPU kernels use).
+    compile_edge_kernels(&lib);
+
+    // 5. Git commit for provenance (absent outside a checkout).
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     // The sources too: otherwise an edit after the last commit keeps the clean label of that
     // commit (results made by uncommitted code were once labelled with the previous commit).
@@ -59,6 +63,27 @@ fn main() {
         "cargo:rustc-env=MMSR_GIT_COMMIT={}",
         git_commit(&manifest_dir)
     );
+}
+
+fn compile_edge_kernels(lib: &Path) {
+    const SOURCE: &str = "src/model/layers/edge_kernels.cpp";
+    println!("cargo:rerun-if-changed={SOURCE}");
+    let include = lib.join("../include");
+    cc::Build::new()
+        .cpp(true)
+        .file(SOURCE)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag("-fopenmp")
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .flag_if_supported("-Wno-unused-parameter")
+        .opt_level(3)
+        .warnings(false)
+        .compile("mmsr_edge_kernels");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
 }
 
 fn parse_torch_version(text: &str) -> Option<String> {

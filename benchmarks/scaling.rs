@@ -4,8 +4,9 @@
 //! - `floor`: the machine's matrix-product rate, in FLOP/s (criterion's elements/s): a 1024³
 //!   product, and the item-score product of one Beauty batch, [128, 128] × [128, 12,101]. They
 //!   are the denominators of the FLOP floors in docs/performance.md.
-//! - `edges`: one training step of HAN-GNN (sparse and dense) and `kv-attention` on the same 128
-//!   synthetic samples with K = 1, 3, 5 codes per item and modality (the study's K factor).
+//! - `edges`: one training step of HAN-GNN (sparse, sparse with the fused edge kernels, dense)
+//!   and `kv-attention` on the same 128 synthetic samples with K = 1, 3, 5 codes per item and
+//!   modality (the study's K factor).
 //! - `beauty`: one training step on 128 real Beauty samples and one inference pass (scores and
 //!   ranks) over its first 1,000 test samples, for those graph models and for the sequence and
 //!   fusion models (`sasrec`, `sasrec-early`, `sasrec-late`, `gru4rec`), when `beauty-offline`
@@ -32,10 +33,20 @@ use mmsr_bench::train::{BatchSource, SplitInputs};
 use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
 
-const CONTESTANTS: [(&str, bool); 3] = [
-    ("han-gnn", false),
-    ("han-gnn", true),
-    ("kv-attention", false),
+/// How a graph model is run: its default sparse layout, the dense layout, or the sparse layout
+/// with the fused edge kernels (`edge_kernels: fused`).
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Sparse,
+    Dense,
+    Fused,
+}
+
+const CONTESTANTS: [(&str, Variant); 4] = [
+    ("han-gnn", Variant::Sparse),
+    ("han-gnn", Variant::Fused),
+    ("han-gnn", Variant::Dense),
+    ("kv-attention", Variant::Sparse),
 ];
 
 /// Sequence and fusion models, measured on Beauty only (the `edges` factor does not apply).
@@ -48,11 +59,14 @@ fn device() -> Device {
     }
 }
 
-/// The study's label for a model in a layout ("han-gnn (dense)").
-fn label(name: &str, dense: bool) -> String {
+/// The study's label for a model in a layout ("han-gnn (dense)"), or "han-gnn (fused)".
+fn label(name: &str, variant: Variant) -> String {
+    if variant == Variant::Fused {
+        return format!("{name} (fused)");
+    }
     measure::Contestant {
         model: name.to_string(),
-        dense,
+        dense: variant == Variant::Dense,
     }
     .label()
 }
@@ -122,11 +136,18 @@ struct Contestant {
     built: BuiltModel,
 }
 
-fn build(name: &str, dense: bool, data: &PreparedDataset, device: Device) -> Contestant {
+fn build(name: &str, variant: Variant, data: &PreparedDataset, device: Device) -> Contestant {
     let mut spec = ModelSpec::named(name);
-    if dense {
-        spec.params
-            .insert("layout".into(), serde_json::json!("dense"));
+    match variant {
+        Variant::Sparse => {}
+        Variant::Dense => {
+            spec.params
+                .insert("layout".into(), serde_json::json!("dense"));
+        }
+        Variant::Fused => {
+            spec.params
+                .insert("edge_kernels".into(), serde_json::json!("fused"));
+        }
     }
     let resolved = model::resolve(&spec).expect("registered");
     tch::manual_seed(1);
@@ -187,9 +208,9 @@ fn edges(c: &mut Criterion) {
             .expect("synthetic has codes");
         let bundles = codes.item_bundles(data.num_items());
         let graphs = GraphSet::build(&data.splits.train, Some(&bundles));
-        for (name, dense) in CONTESTANTS {
-            let contestant = build(name, dense, &data, device);
-            let id = BenchmarkId::new(format!("train_step/{}", label(name, dense)), links);
+        for (name, variant) in CONTESTANTS {
+            let contestant = build(name, variant, &data, device);
+            let id = BenchmarkId::new(format!("train_step/{}", label(name, variant)), links);
             train_step(
                 &mut group,
                 id,
@@ -204,16 +225,16 @@ fn edges(c: &mut Criterion) {
 }
 
 /// The Beauty benches' contestants: the graph models of the study and the sequence and fusion
-/// models, limited by `MMSR_BENCH_MODELS=sasrec,gru4rec` (names, `(dense)` for the dense layout).
-fn beauty_contestants() -> Vec<(&'static str, bool)> {
+/// models, limited by `MMSR_BENCH_MODELS=sasrec,gru4rec` (names, `(dense)` for the dense layout, `(fused)` for the fused edge kernels).
+fn beauty_contestants() -> Vec<(&'static str, Variant)> {
     let only = std::env::var("MMSR_BENCH_MODELS").ok();
     CONTESTANTS
         .into_iter()
-        .chain(SEQUENCE_CONTESTANTS.map(|name| (name, false)))
-        .filter(|&(name, dense)| {
+        .chain(SEQUENCE_CONTESTANTS.map(|name| (name, Variant::Sparse)))
+        .filter(|&(name, variant)| {
             only.as_ref().is_none_or(|list| {
                 list.split(',')
-                    .any(|wanted| wanted.trim() == label(name, dense))
+                    .any(|wanted| wanted.trim() == label(name, variant))
             })
         })
         .collect()
@@ -249,11 +270,11 @@ fn beauty(c: &mut Criterion) {
     let test_graphs = GraphSet::build(&test, Some(&bundles));
     let mut group = c.benchmark_group("beauty");
     group.sample_size(10);
-    for (name, dense) in beauty_contestants() {
-        let contestant = build(name, dense, &data, device);
+    for (name, variant) in beauty_contestants() {
+        let contestant = build(name, variant, &data, device);
         train_step(
             &mut group,
-            BenchmarkId::new("train_step_b128", label(name, dense)),
+            BenchmarkId::new("train_step_b128", label(name, variant)),
             &contestant,
             &data.splits.train,
             &train_graphs,
@@ -279,7 +300,7 @@ fn beauty(c: &mut Criterion) {
             device,
         );
         group.bench_function(
-            BenchmarkId::new("inference_1000", label(name, dense)),
+            BenchmarkId::new("inference_1000", label(name, variant)),
             |b| {
                 b.iter_custom(|iters| {
                     timed(device, iters, || {

@@ -106,6 +106,84 @@ fn dense_and_sparse_agree_for_every_model_with_both_paths() {
     }
 }
 
+/// Registry entries whose sparse layout takes `edge_kernels: fused`.
+fn fused_entries() -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| {
+            let mut spec = mmsr_bench::config::ModelSpec::named(e.name);
+            spec.params.insert("edge_kernels".into(), json!("fused"));
+            mmsr_bench::model::resolve(&spec).is_ok()
+        })
+        .map(|e| e.name)
+        .collect()
+}
+
+/// The fused edge kernels compute the eager sparse path's function: forward and every gradient
+/// within 1e-5, in eval mode and in train mode with the models' own dropout (both paths draw
+/// the same masks from the same seed); models without them refuse the setting.
+#[test]
+fn fused_edge_kernels_agree_with_the_eager_sparse_path() {
+    let _rng = crate::common::torch_rng();
+    let names = fused_entries();
+    assert!(
+        names.contains(&"han-gnn") && names.contains(&"han-gnn-fixed") && names.len() >= 10,
+        "{names:?}"
+    );
+    assert!(["kv-attention", "gcn", "graphsage", "rgat"]
+        .iter()
+        .all(|n| names.contains(n)));
+    for (name, layout) in [
+        ("gat", "sparse"),
+        ("han-gnn", "dense"),
+        ("graphormer", "dense"),
+    ] {
+        let mut spec = mmsr_bench::config::ModelSpec::named(name);
+        spec.params.insert("edge_kernels".into(), json!("fused"));
+        spec.params.insert("layout".into(), json!(layout));
+        let refused = mmsr_bench::model::resolve(&spec).err().expect("refused");
+        assert!(
+            refused.to_string().contains("edge_kernels"),
+            "{name}: {refused}"
+        );
+    }
+
+    let data = random_dataset(5);
+    let indices: Vec<usize> = (0..data.splits.train.len()).step_by(2).take(40).collect();
+    for name in names {
+        for (layers, train) in [(1, false), (1, true), (2, true)] {
+            let build_with = |kernels: &str| {
+                let mut p = params("sparse", layers, true);
+                p["edge_kernels"] = json!(kernels);
+                build(name, p, &data, 13)
+            };
+            let (eager, fused) = (build_with("eager"), build_with("fused"));
+            let kind = eager.resolved.kind;
+            let graphs = inputs(&data, &data.splits.train, kind);
+            let batch = source(&data.splits.train, graphs.as_ref(), kind).batch(&indices);
+            let label = format!("{name}, {layers} layer(s), train {train}");
+            let scores = |b: &zoo::Built| {
+                tch::manual_seed(17);
+                b.model.model.scores(&batch, train)
+            };
+            let (a, b) = (scores(&eager), scores(&fused));
+            let diff = max_abs_diff(&a, &b);
+            assert!(diff < 1e-5, "{label}: forward differs by {diff}");
+            a.cross_entropy_for_logits(&batch.targets).backward();
+            b.cross_entropy_for_logits(&batch.targets).backward();
+            let (ge, gf) = (gradients(&eager.vs), gradients(&fused.vs));
+            assert_eq!(ge.len(), gf.len(), "{label}");
+            for ((variable, x), (_, y)) in ge.iter().zip(&gf) {
+                let diff = max_abs_diff(x, y);
+                assert!(
+                    diff < 1e-5,
+                    "{label}: gradient of {variable} differs by {diff}"
+                );
+            }
+        }
+    }
+}
+
 /// A sample's scores do not depend on what else is in its batch: padding (dense) and the other
 /// graphs (sparse) never leak into them.
 #[test]

@@ -8,7 +8,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout};
-use crate::model::layers::ops::{aggregate, dropout};
+use crate::model::layers::ops::{dropout, EdgeOps};
 use crate::model::layers::uniform_init;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub struct GcnLayer {
     input_dropout: f64,
     weight: Tensor,
     bias: Tensor,
+    /// The per-edge primitives (`edge_kernels`).
+    edges: EdgeOps,
 }
 
 /// `deg^-1/2`, zero where the degree is zero (padding).
@@ -34,6 +36,7 @@ impl GraphLayer for GcnLayer {
     type Config = GcnConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn reads_neighbour_degrees(config: &GcnConfig) -> bool {
         !config.compat
@@ -46,6 +49,7 @@ impl GraphLayer for GcnLayer {
             input_dropout: common.dropout,
             weight: path.var("weight", &[common.dim, common.dim], init),
             bias: path.var("bias", &[common.dim], init),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -75,7 +79,8 @@ impl GraphLayer for GcnLayer {
                     let norm = inverse_sqrt(&degree.to_kind(Kind::Float));
                     norm.index_select(0, &e.rows) * norm.index_select(0, &e.cols)
                 };
-                aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
+                self.edges
+                    .aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
             }
         };
         (propagated + &self.bias).relu()

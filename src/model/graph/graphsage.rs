@@ -8,7 +8,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout, Relation};
-use crate::model::layers::ops::{aggregate, dropout};
+use crate::model::layers::ops::{dropout, EdgeOps};
 use crate::model::layers::uniform_init;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,12 +23,15 @@ pub struct SageLayer {
     input_dropout: f64,
     /// [2D, D] for [h_i ‖ mean], [D, D] in compat.
     weight: Tensor,
+    /// The per-edge primitives (`edge_kernels`).
+    edges: EdgeOps,
 }
 
 impl GraphLayer for SageLayer {
     type Config = SageConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &SageConfig, _first: bool) -> Self {
         let rows = if config.compat { 1 } else { 2 } * common.dim;
@@ -36,6 +39,7 @@ impl GraphLayer for SageLayer {
             compat: config.compat,
             input_dropout: common.dropout,
             weight: path.var("weight", &[rows, common.dim], uniform_init(common.dim)),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -47,7 +51,8 @@ impl GraphLayer for SageLayer {
                 GraphBatch::Sparse(b) => {
                     let e = b.all_edges();
                     let ones = Tensor::ones([e.rows.size()[0]], (Kind::Float, h.device()));
-                    aggregate(&ones, &e.rows, &e.cols, &h, b.num_nodes)
+                    self.edges
+                        .aggregate(&ones, &e.rows, &e.cols, &h, b.num_nodes)
                 }
             };
             return summed.matmul(&self.weight).relu();
@@ -68,7 +73,7 @@ impl GraphLayer for SageLayer {
                     .to_kind(Kind::Float)
                     .clamp_min(1.0);
                 let weights = degree.index_select(0, &rows).reciprocal();
-                aggregate(&weights, &rows, &cols, h, b.num_nodes)
+                self.edges.aggregate(&weights, &rows, &cols, h, b.num_nodes)
             }
         };
         Tensor::cat(&[h, &mean], -1).matmul(&self.weight).relu()

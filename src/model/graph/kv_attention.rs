@@ -12,7 +12,7 @@ use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout};
 use crate::model::check_probability;
 use crate::model::layers::ops::{
-    aggregate, dropout, edge_dot, leaky_relu, masked_softmax, segment_softmax, typed_projection,
+    dropout, leaky_relu, masked_softmax, segment_softmax, typed_projection, EdgeOps,
 };
 use crate::model::layers::uniform_init;
 
@@ -42,12 +42,15 @@ pub struct KvAttentionLayer {
     w_query: Tensor,
     w_key: Option<Tensor>,
     w_value: Option<Tensor>,
+    /// The per-edge primitives (`edge_kernels`).
+    edges: EdgeOps,
 }
 
 impl GraphLayer for KvAttentionLayer {
     type Config = KvAttentionConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn validate(config: &KvAttentionConfig, _common: &GraphCommon) -> Result<(), String> {
         check_probability("attention_dropout", config.attention_dropout)
@@ -68,6 +71,7 @@ impl GraphLayer for KvAttentionLayer {
             w_query: typed("w_query"),
             w_key: fixed.then(|| typed("w_key")),
             w_value: fixed.then(|| typed("w_value")),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -87,10 +91,11 @@ impl GraphLayer for KvAttentionLayer {
             }
             GraphBatch::Sparse(b) => {
                 let e = b.all_edges();
-                let logits = leaky_relu(&edge_dot(&q, &k, &e.rows, &e.cols), self.slope);
+                let logits = leaky_relu(&self.edges.dot(&q, &k, &e.rows, &e.cols), self.slope);
                 let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
                 let weights = dropout(&weights, self.attention_dropout, train);
-                aggregate(&weights, &e.rows, &e.cols, &v, b.num_nodes)
+                self.edges
+                    .aggregate(&weights, &e.rows, &e.cols, &v, b.num_nodes)
             }
         }
     }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tch::{nn, Kind, Tensor};
 
+use super::layers::edge_kernels::EdgeKernels;
 use super::layers::ops::dropout;
 use super::layers::{InputConfig, InputLayer, POSITION_ROWS};
 use super::{
@@ -40,6 +41,8 @@ pub trait GraphLayer: Sized + 'static {
     const LAYOUTS: &'static [GraphLayout];
     /// Implementation version of the layer (see [`Model::VERSION`]).
     const VERSION: u32;
+    /// Whether the sparse layout honours `edge_kernels: fused`.
+    const FUSED_EDGE_KERNELS: bool = false;
 
     /// Whether batches must carry shortest-path distances and degrees.
     fn needs_structure(_config: &Self::Config) -> bool {
@@ -114,6 +117,11 @@ pub struct GraphCommon {
     /// whole-graph runs stay what they were.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub train_on_receptive_fields: bool,
+    /// `fused`: sparse layers that have them compute their per-edge products and aggregations
+    /// with the fused CPU kernels (`model::layers::edge_kernels`): the same function to
+    /// rounding, other last bits. Left out of the parameters at the default (`eager`).
+    #[serde(skip_serializing_if = "EdgeKernels::is_eager")]
+    pub edge_kernels: EdgeKernels,
 }
 
 impl Default for GraphCommon {
@@ -129,6 +137,7 @@ impl Default for GraphCommon {
             init_codes_from_centres: true,
             codes: true,
             train_on_receptive_fields: false,
+            edge_kernels: EdgeKernels::Eager,
         }
     }
 }
@@ -192,6 +201,7 @@ impl<'de, L: GraphLayer> Deserialize<'de> for GraphModelConfig<L> {
         // Every common key, the ones serialised only when set included.
         let all_keys = GraphCommon {
             train_on_receptive_fields: true,
+            edge_kernels: EdgeKernels::Fused,
             ..GraphCommon::default()
         };
         for key in object(&all_keys).map_err(D::Error::custom)?.keys() {
@@ -279,7 +289,8 @@ impl<L: GraphLayer> Recommender for GraphRecommender<L> {
 impl<L: GraphLayer> Model for GraphRecommender<L> {
     type Config = GraphModelConfig<L>;
     const VERSION: u32 = 100 * WRAPPER_VERSION + L::VERSION;
-    const OPTIONAL_PARAMETERS: &'static [&'static str] = &["train_on_receptive_fields"];
+    const OPTIONAL_PARAMETERS: &'static [&'static str] =
+        &["train_on_receptive_fields", "edge_kernels"];
 
     fn input_kind(config: &Self::Config) -> InputKind {
         InputKind::Graph(GraphInput {
@@ -312,6 +323,14 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
         check_size("dim", c.dim, MAX_WIDTH)?;
         check_count("layers", c.layers, MAX_DEPTH)?;
         check_probability("dropout", c.dropout)?;
+        if !c.edge_kernels.is_eager() && !(L::FUSED_EDGE_KERNELS && c.layout == GraphLayout::Sparse)
+        {
+            return Err(
+                "edge_kernels: fused exists for the sparse layout of han-gnn and its variants; \
+                 use edge_kernels: eager"
+                    .into(),
+            );
+        }
         L::validate(&config.layer, c)
     }
 

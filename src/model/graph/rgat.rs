@@ -4,11 +4,11 @@
 //! aggregated. No bias, no activation, no dropout (the official layer applies none).
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
 
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout, NUM_RELATIONS};
-use crate::model::layers::ops::{aggregate, leaky_relu, masked_softmax, segment_softmax};
+use crate::model::layers::ops::{leaky_relu, masked_softmax, segment_softmax, EdgeOps};
 use crate::model::layers::uniform_init;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,12 +31,15 @@ pub struct RgatLayer {
     relation_vectors: Tensor,
     /// [10]: ρ_1..ρ_10.
     amplifiers: Tensor,
+    /// The per-edge primitives (`edge_kernels`).
+    edges: EdgeOps,
 }
 
 impl GraphLayer for RgatLayer {
     type Config = RgatConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn new(path: &nn::Path, common: &GraphCommon, config: &RgatConfig, _first: bool) -> Self {
         let (dim, relations) = (common.dim, NUM_RELATIONS as i64);
@@ -46,6 +49,7 @@ impl GraphLayer for RgatLayer {
             weight: path.var("weight", &[dim, dim], init),
             relation_vectors: path.var("relation_vectors", &[relations, dim], init),
             amplifiers: path.var("amplifiers", &[relations], init),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -71,13 +75,19 @@ impl GraphLayer for RgatLayer {
             GraphBatch::Sparse(b) => {
                 let e = b.all_edges();
                 let relation = &e.relations - 1;
-                let a = self.relation_vectors.index_select(0, &relation);
-                let logits = (hw.index_select(0, &e.rows) * a * hw.index_select(0, &e.cols))
-                    .sum_dim_intlist(-1, false, Kind::Float);
+                let logits = self.edges.scaled_dot(
+                    &hw,
+                    &hw,
+                    &e.rows,
+                    &e.cols,
+                    &self.relation_vectors,
+                    &relation,
+                );
                 let logits =
                     leaky_relu(&logits, self.slope) * self.amplifiers.index_select(0, &relation);
                 let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
-                aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
+                self.edges
+                    .aggregate(&weights, &e.rows, &e.cols, &hw, b.num_nodes)
             }
         }
     }

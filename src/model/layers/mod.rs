@@ -1,5 +1,6 @@
 //! Parts shared by the graph models: the input layer of spec §4.2 and the tensor primitives
 //! (masked and segment softmax, gather/scatter aggregation, typed projections, dropout).
+pub mod edge_kernels;
 pub mod input;
 pub mod ops;
 

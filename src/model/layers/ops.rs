@@ -5,6 +5,8 @@
 
 use tch::{Kind, Tensor};
 
+use super::edge_kernels::{self, EdgeKernels};
+
 /// Large finite negative for masked logits (spec §4.8: -inf would turn padded rows into NaN).
 pub const NEG: f64 = -9e15;
 
@@ -95,6 +97,73 @@ pub fn aggregate(
 /// Per-edge dot products `sum_d a[rows[e], d] * b[cols[e], d]`: [E].
 pub fn edge_dot(a: &Tensor, b: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
     (a.index_select(0, rows) * b.index_select(0, cols)).sum_dim_intlist(-1, false, Kind::Float)
+}
+
+/// `sum_d a[rows[e], d] * scale[relations[e], d] * b[cols[e], d]`: [E] (relation-specific
+/// content attention, `scale` [R, D]).
+pub fn scaled_edge_dot(
+    a: &Tensor,
+    b: &Tensor,
+    rows: &Tensor,
+    cols: &Tensor,
+    scale: &Tensor,
+    relations: &Tensor,
+) -> Tensor {
+    (a.index_select(0, rows) * scale.index_select(0, relations) * b.index_select(0, cols))
+        .sum_dim_intlist(-1, false, Kind::Float)
+}
+
+/// The per-edge primitives a sparse layer computes with the kernels its config names: the
+/// fused ones on the CPU for one weight per edge, the eager operators otherwise.
+#[derive(Clone, Copy)]
+pub struct EdgeOps(pub EdgeKernels);
+
+impl EdgeOps {
+    fn fused(&self, t: &Tensor) -> bool {
+        self.0.fused_on(t.device())
+    }
+
+    /// [`edge_dot`].
+    pub fn dot(&self, a: &Tensor, b: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
+        if self.fused(a) {
+            edge_kernels::edge_dot(a, b, rows, cols, None)
+        } else {
+            edge_dot(a, b, rows, cols)
+        }
+    }
+
+    /// [`scaled_edge_dot`].
+    pub fn scaled_dot(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        rows: &Tensor,
+        cols: &Tensor,
+        scale: &Tensor,
+        relations: &Tensor,
+    ) -> Tensor {
+        if self.fused(a) {
+            edge_kernels::edge_dot(a, b, rows, cols, Some((scale, relations)))
+        } else {
+            scaled_edge_dot(a, b, rows, cols, scale, relations)
+        }
+    }
+
+    /// [`aggregate`].
+    pub fn aggregate(
+        &self,
+        weights: &Tensor,
+        rows: &Tensor,
+        cols: &Tensor,
+        values: &Tensor,
+        num_nodes: i64,
+    ) -> Tensor {
+        if self.fused(values) && weights.dim() == 1 && values.dim() == 2 {
+            edge_kernels::aggregate(weights, rows, cols, values, num_nodes)
+        } else {
+            aggregate(weights, rows, cols, values, num_nodes)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use tch::{Kind, Tensor};
 
 use crate::graph::{DenseGraphBatch, GraphBatch, PhaseEdges};
-use crate::model::layers::ops::{aggregate, edge_dot, leaky_relu, segment_softmax, NEG};
+use crate::model::layers::edge_kernels::EdgeKernels;
+use crate::model::layers::ops::{leaky_relu, segment_softmax, EdgeOps, NEG};
 
 /// The two relation sets; a sparse weight vector lives on the edge list of its set.
 #[derive(Clone, Copy)]
@@ -28,14 +29,16 @@ pub trait AttentionOps {
     fn apply(&self, set: EdgeSet, weights: &Tensor, values: &Tensor) -> Tensor;
 }
 
-/// The primitives for a batch in its layout.
-pub fn ops_for(graph: &GraphBatch, slope: f64) -> Box<dyn AttentionOps + '_> {
+/// The primitives for a batch in its layout; sparse batches on the CPU take the fused edge
+/// kernels when `kernels` says so.
+pub fn ops_for(graph: &GraphBatch, slope: f64, kernels: EdgeKernels) -> Box<dyn AttentionOps + '_> {
     match graph {
         GraphBatch::Dense(batch) => Box::new(DenseOps { batch, slope }),
         GraphBatch::Sparse(batch) => Box::new(SparseOps {
             num_nodes: batch.num_nodes,
             edges: batch.phase_edges(),
             slope,
+            kernels: EdgeOps(kernels),
         }),
     }
 }
@@ -83,28 +86,39 @@ struct SparseOps<'a> {
     num_nodes: i64,
     edges: &'a PhaseEdges,
     slope: f64,
+    kernels: EdgeOps,
 }
 
 impl AttentionOps for SparseOps<'_> {
     fn homo_softmax(&self, f: &Tensor, relation_vectors: &Tensor) -> Tensor {
         let (e, n) = (self.edges, self.num_nodes);
-        let a = relation_vectors.index_select(0, &(&e.homo_relations - 1));
-        let logits = (f.index_select(0, &e.homo_rows) * a * f.index_select(0, &e.homo_cols))
-            .sum_dim_intlist(-1, false, Kind::Float);
+        let relations = &e.homo_relations - 1;
+        let logits = self.kernels.scaled_dot(
+            f,
+            f,
+            &e.homo_rows,
+            &e.homo_cols,
+            relation_vectors,
+            &relations,
+        );
         segment_softmax(&leaky_relu(&logits, self.slope), &e.homo_rows, n)
     }
 
     fn hete_softmax(&self, q: &Tensor, k: &Tensor) -> Tensor {
         let (e, n) = (self.edges, self.num_nodes);
-        let logits = edge_dot(q, k, &e.hete_rows, &e.hete_cols);
+        let logits = self.kernels.dot(q, k, &e.hete_rows, &e.hete_cols);
         segment_softmax(&leaky_relu(&logits, self.slope), &e.hete_rows, n)
     }
 
     fn apply(&self, set: EdgeSet, weights: &Tensor, values: &Tensor) -> Tensor {
         let (e, n) = (self.edges, self.num_nodes);
         match set {
-            EdgeSet::Homo => aggregate(weights, &e.homo_rows, &e.homo_cols, values, n),
-            EdgeSet::Hete => aggregate(weights, &e.hete_rows, &e.hete_cols, values, n),
+            EdgeSet::Homo => {
+                (self.kernels).aggregate(weights, &e.homo_rows, &e.homo_cols, values, n)
+            }
+            EdgeSet::Hete => {
+                (self.kernels).aggregate(weights, &e.hete_rows, &e.hete_cols, values, n)
+            }
         }
     }
 }

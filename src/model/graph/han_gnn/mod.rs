@@ -16,6 +16,7 @@ use tch::{nn, Kind, Tensor};
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{EdgeLists, GraphBatch, GraphLayout};
 use crate::model::check_probability;
+use crate::model::layers::edge_kernels::EdgeKernels;
 use crate::model::layers::ops::{dropout, typed_projection};
 use crate::model::layers::uniform_init;
 use attention::{ops_for, AttentionOps, EdgeSet};
@@ -102,6 +103,7 @@ impl Gate {
 
 pub struct HanLayer {
     config: HanConfig,
+    edge_kernels: EdgeKernels,
     /// [4, D, D]; index 0 (padding) unused, 1..3 = item, image, text.
     w_query: Tensor,
     w_key: Option<Tensor>,
@@ -232,6 +234,7 @@ impl GraphLayer for HanLayer {
     type Config = HanConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     /// Two phases, each a step over one edge set (phase 2 reads phase-1 results in the
     /// invasive and fixed variants).
@@ -263,6 +266,7 @@ impl GraphLayer for HanLayer {
         let fixed = config.mode == HanMode::Fixed;
         Self {
             config: config.clone(),
+            edge_kernels: common.edge_kernels,
             w_query: typed("w_query"),
             w_key: fixed.then(|| typed("w_key")),
             w_value: fixed.then(|| typed("w_value")),
@@ -290,7 +294,7 @@ impl GraphLayer for HanLayer {
         let (k, v) = (project(&self.w_key), project(&self.w_value));
         let pass = Pass {
             layer: self,
-            ops: ops_for(graph, self.config.leaky_slope),
+            ops: ops_for(graph, self.config.leaky_slope, self.edge_kernels),
             q,
             k,
             v,
