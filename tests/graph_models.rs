@@ -141,7 +141,7 @@ fn fused_edge_kernels_agree_with_the_eager_sparse_path() {
         let mut spec = mmsr_bench::config::ModelSpec::named(name);
         spec.params.insert("edge_kernels".into(), json!("fused"));
         spec.params.insert("layout".into(), json!(layout));
-        let refused = mmsr_bench::model::resolve(&spec).err().expect("refused");
+        let refused = mmsr_bench::model::resolve(&spec).expect_err("refused");
         assert!(
             refused.to_string().contains("edge_kernels"),
             "{name}: {refused}"

@@ -323,13 +323,14 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
         check_size("dim", c.dim, MAX_WIDTH)?;
         check_count("layers", c.layers, MAX_DEPTH)?;
         check_probability("dropout", c.dropout)?;
-        if !c.edge_kernels.is_eager() && !(L::FUSED_EDGE_KERNELS && c.layout == GraphLayout::Sparse)
-        {
-            return Err(
-                "edge_kernels: fused exists for the sparse layout of han-gnn and its variants; \
-                 use edge_kernels: eager"
-                    .into(),
-            );
+        let fused_here = L::FUSED_EDGE_KERNELS && c.layout == GraphLayout::Sparse;
+        if !c.edge_kernels.is_eager() && !fused_here {
+            return Err(format!(
+                "edge_kernels: fused exists for the sparse layout of han-gnn and its variants, \
+                 kv-attention, gcn, graphsage and rgat (layout {:?} here); use edge_kernels: eager",
+                c.layout
+            )
+            .to_lowercase());
         }
         L::validate(&config.layer, c)
     }
