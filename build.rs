@@ -46,9 +46,10 @@ fn main() {
     }
     println!("cargo:rustc-env=MMSR_TORCH_VERSION={torch_version}");
 
-    // 4. The fused edge kernels (C++ against libtorch's headers, OpenMP through torch's own
-    //    libgomp, as libtorch's CPU kernels use).
-    compile_edge_kernels(&lib);
+    // 4. The C++ kernels (the fused edge kernels, the evaluation's target ranks), compiled
+    //    against libtorch's headers, OpenMP through torch's own libgomp as libtorch's CPU
+    //    kernels use.
+    compile_native_kernels(&lib);
 
     // 5. Git commit for provenance (absent outside a checkout).
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
@@ -65,13 +66,18 @@ fn main() {
     );
 }
 
-fn compile_edge_kernels(lib: &Path) {
-    const SOURCE: &str = "src/model/layers/edge_kernels.cpp";
-    println!("cargo:rerun-if-changed={SOURCE}");
+fn compile_native_kernels(lib: &Path) {
+    const SOURCES: [&str; 2] = [
+        "src/model/layers/edge_kernels.cpp",
+        "src/train/target_ranks.cpp",
+    ];
+    for source in SOURCES {
+        println!("cargo:rerun-if-changed={source}");
+    }
     let include = lib.join("../include");
     cc::Build::new()
         .cpp(true)
-        .file(SOURCE)
+        .files(SOURCES)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
@@ -81,7 +87,7 @@ fn compile_edge_kernels(lib: &Path) {
         .flag_if_supported("-Wno-unused-parameter")
         .opt_level(3)
         .warnings(false)
-        .compile("mmsr_edge_kernels");
+        .compile("mmsr_native_kernels");
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
 }

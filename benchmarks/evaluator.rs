@@ -1,11 +1,12 @@
-//! Evaluator throughput: the pure rank rule on one score vector, and the batched tensor rank
-//! computation used during training, at Beauty's item count (12,101).
+//! Evaluator throughput: the pure rank rule on one score vector, and the batched rank
+//! computation of the evaluation passes (the CPU kernel and the libtorch form CUDA uses), at
+//! Beauty's item count (12,101).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use mmsr_bench::eval::{rank_of_target, MetricAccumulator};
-use mmsr_bench::train::evaluation::target_ranks;
+use mmsr_bench::train::evaluation::{target_ranks, tensor_target_ranks};
 use tch::{Device, Kind, Tensor};
 
 const ITEMS: i64 = 12_101;
@@ -42,6 +43,12 @@ fn tensor_ranks(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("target_ranks", batch), &batch, |b, _| {
             b.iter(|| target_ranks(&scores, &targets).int64_value(&[0]))
         });
+        // The libtorch form the CPU kernel replaced (and CUDA still uses).
+        group.bench_with_input(
+            BenchmarkId::new("target_ranks_tensor_form", batch),
+            &batch,
+            |b, _| b.iter(|| tensor_target_ranks(&scores, &targets).int64_value(&[0])),
+        );
     }
     group.finish();
 }

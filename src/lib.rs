@@ -22,6 +22,7 @@ pub mod graph;
 pub mod guard;
 pub mod modality;
 pub mod model;
+pub mod native;
 pub mod openmp;
 pub mod plan;
 pub mod pool;

@@ -18,11 +18,38 @@ pub enum EvaluationError {
 
 /// 1-based ranks of the targets (0-based columns) in each row of `scores` [B, I]:
 /// `1 + #{j : s_j > s_t} + #{j < t : s_j == s_t}`, exactly [`crate::eval::rank_of_target`].
-/// Two passes over the scores (greater, equal), counted in int32 (a third faster than int64
-/// sums; a row has far fewer than 2^31 items); a row whose target shares its score with another
-/// item (rare with float scores) gets the column-order tie count in a third pass over just
-/// those rows.
+/// On the CPU a C++ kernel counts each row in one pass; elsewhere two tensor passes over the
+/// scores (greater, equal), counted in int32 (a third faster than int64 sums; a row has far
+/// fewer than 2^31 items), and a row whose target shares its score with another item (rare
+/// with float scores) gets the column-order tie count in a third pass over just those rows.
 pub fn target_ranks(scores: &Tensor, targets: &Tensor) -> Tensor {
+    if scores.device() == tch::Device::Cpu && scores.kind() == Kind::Float {
+        return cpu_target_ranks(scores, targets);
+    }
+    tensor_target_ranks(scores, targets)
+}
+
+extern "C" {
+    fn mmsr_target_ranks(
+        out: *mut *mut torch_sys::C_tensor,
+        scores: *const torch_sys::C_tensor,
+        targets: *const torch_sys::C_tensor,
+    ) -> *mut std::ffi::c_char;
+}
+
+/// [`target_ranks`] on the CPU in one pass over each row (`target_ranks.cpp`); integers, so
+/// exactly the ranks of the tensor form (tested), without its five or six passes over [B, I].
+fn cpu_target_ranks(scores: &Tensor, targets: &Tensor) -> Tensor {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: both pointers are live tensor handles.
+    let error = unsafe { mmsr_target_ranks(&mut out, scores.as_ptr(), targets.as_ptr()) };
+    // SAFETY: what the kernel call above returned.
+    unsafe { crate::native::take(out, error, "target_ranks") }
+}
+
+/// [`target_ranks`] in libtorch operators, for every device and dtype (the CPU kernel's
+/// reference; `cargo bench --bench evaluator` times both).
+pub fn tensor_target_ranks(scores: &Tensor, targets: &Tensor) -> Tensor {
     let targets = targets.unsqueeze(1);
     let target_scores = scores.gather(1, &targets, false);
     let higher = scores
@@ -129,6 +156,35 @@ mod tests {
     use super::*;
     use crate::eval::rank_of_target;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn the_cpu_kernel_gives_the_tensor_form_s_ranks() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let (rows, cols) = (97usize, 301usize);
+        // Ties everywhere in some rows (a few distinct values), targets at both ends too.
+        let scores: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                if (i / cols) % 3 == 0 {
+                    rng.random_range(0..4) as f32
+                } else {
+                    rng.random_range(-1.0..1.0)
+                }
+            })
+            .collect();
+        let mut targets: Vec<i64> = (0..rows)
+            .map(|_| rng.random_range(0..cols as i64))
+            .collect();
+        targets[0] = 0;
+        targets[1] = cols as i64 - 1;
+        let scores = Tensor::from_slice(&scores).view([rows as i64, cols as i64]);
+        let targets = Tensor::from_slice(&targets);
+        let kernel = cpu_target_ranks(&scores, &targets);
+        assert!(kernel.equal(&tensor_target_ranks(&scores, &targets)));
+        assert_eq!(kernel.kind(), Kind::Int64);
+        let empty = Tensor::zeros([0, 5], (Kind::Float, tch::Device::Cpu));
+        let none = cpu_target_ranks(&empty, &Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu)));
+        assert_eq!(none.size(), [0]);
+    }
 
     #[test]
     fn tensor_ranks_equal_the_pure_rule_with_ties() {

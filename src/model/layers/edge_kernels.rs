@@ -5,11 +5,13 @@
 //! so scores agree to rounding (tested), not to the bit; a model uses them only when its config
 //! says `edge_kernels: fused`.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 use torch_sys::C_tensor;
+
+use crate::native::take;
 
 /// `model.edge_kernels`: how sparse layers compute their per-edge products and aggregations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,22 +53,6 @@ extern "C" {
         values: *const C_tensor,
         num_rows: i64,
     ) -> *mut c_char;
-    fn mmsr_free_error(message: *mut c_char);
-}
-
-/// The kernel's result, or a panic with its message: the callers pass edge lists the batcher
-/// built, so a failure here is a bug, as in tch's own panicking operators.
-fn take(out: *mut C_tensor, error: *mut c_char, kernel: &str) -> Tensor {
-    if !error.is_null() {
-        // SAFETY: a non-null return is a NUL-terminated string from strdup, freed once here.
-        let message = unsafe { CStr::from_ptr(error) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { mmsr_free_error(error) };
-        panic!("{kernel}: {message}");
-    }
-    // SAFETY: on success the kernel stored a new heap-allocated tensor handle, owned from here.
-    unsafe { Tensor::from_ptr(out) }
 }
 
 /// `sum_d a[rows[e], d] * b[cols[e], d]` (times `scale[relations[e], d]` when given): [E].
@@ -95,7 +81,8 @@ pub fn edge_dot(
             relations,
         )
     };
-    take(out, error, "edge_dot")
+    // SAFETY: what the kernel call above returned.
+    unsafe { take(out, error, "edge_dot") }
 }
 
 /// `out[r] = sum over edges (r, c) of weights[e] * values[c]`: [num_rows, D]. `rows` must be
@@ -119,7 +106,8 @@ pub fn aggregate(
             num_rows,
         )
     };
-    take(out, error, "edge_aggregate")
+    // SAFETY: what the kernel call above returned.
+    unsafe { take(out, error, "edge_aggregate") }
 }
 
 #[cfg(test)]
