@@ -9,7 +9,15 @@ use std::path::{Path, PathBuf};
 /// Top-level modules from the bottom up; a module may import those on its own row or below
 /// (`same row` only where two modules never import each other).
 const LAYERS: &[&[&str]] = &[
-    &["allocator", "faults", "guard", "openmp", "pool", "vml"],
+    &[
+        "allocator",
+        "faults",
+        "guard",
+        "native",
+        "openmp",
+        "pool",
+        "vml",
+    ],
     &["device"],
     &["eval", "text"],
     &["modality"],

@@ -113,12 +113,12 @@ impl AttentionOps for SparseOps<'_> {
     fn apply(&self, set: EdgeSet, weights: &Tensor, values: &Tensor) -> Tensor {
         let (e, n) = (self.edges, self.num_nodes);
         match set {
-            EdgeSet::Homo => {
-                (self.kernels).aggregate(weights, &e.homo_rows, &e.homo_cols, values, n)
-            }
-            EdgeSet::Hete => {
-                (self.kernels).aggregate(weights, &e.hete_rows, &e.hete_cols, values, n)
-            }
+            EdgeSet::Homo => self
+                .kernels
+                .aggregate(weights, &e.homo_rows, &e.homo_cols, values, n),
+            EdgeSet::Hete => self
+                .kernels
+                .aggregate(weights, &e.hete_rows, &e.hete_cols, values, n),
         }
     }
 }
