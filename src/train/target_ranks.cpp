@@ -20,11 +20,10 @@ char *mmsr_target_ranks(torch::Tensor **out, torch::Tensor *scores, torch::Tenso
                     targets->dim() == 1 && targets->size(0) == scores->size(0),
                 "targets must be a CPU int64 vector, one per score row");
     const int64_t rows = scores->size(0), items = scores->size(1);
-    if (rows > 0) {
-      TORCH_CHECK(targets->min().item<int64_t>() >= 0 && targets->max().item<int64_t>() < items,
-                  "a target is out of range");
-    }
     torch::Tensor s = scores->contiguous(), t = targets->contiguous();
+    for (int64_t r = 0; r < rows; ++r)
+      TORCH_CHECK(t.data_ptr<int64_t>()[r] >= 0 && t.data_ptr<int64_t>()[r] < items,
+                  "target ", t.data_ptr<int64_t>()[r], " is out of range");
     auto ranks = torch::empty({rows}, t.options());
     const float *ps = s.data_ptr<float>();
     const int64_t *pt = t.data_ptr<int64_t>();

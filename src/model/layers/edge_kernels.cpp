@@ -17,7 +17,6 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <vector>
 
 using torch::Tensor;
@@ -32,14 +31,11 @@ constexpr int64_t kRowGrain = 32;
 // depend on the thread count.
 constexpr int64_t kEdgeBlock = 2048;
 
-// CSR offsets of a row-sorted edge list: edges of row r are [ptr[r], ptr[r + 1]).
+// CSR offsets of a row-sorted edge list (checked by `check_edges`): edges of row r are
+// [ptr[r], ptr[r + 1]).
 std::vector<int64_t> row_offsets(const int64_t *rows, int64_t edges, int64_t num_rows) {
   std::vector<int64_t> ptr(num_rows + 1, 0);
-  for (int64_t e = 0; e < edges; ++e) {
-    TORCH_CHECK(rows[e] >= 0 && rows[e] < num_rows, "edge row ", rows[e], " out of range");
-    TORCH_CHECK(e == 0 || rows[e - 1] <= rows[e], "edge rows must be sorted ascending");
-    ptr[rows[e] + 1] += 1;
-  }
+  for (int64_t e = 0; e < edges; ++e) ptr[rows[e] + 1] += 1;
   for (int64_t r = 0; r < num_rows; ++r) ptr[r + 1] += ptr[r];
   return ptr;
 }
@@ -49,10 +45,7 @@ std::vector<int64_t> row_offsets(const int64_t *rows, int64_t edges, int64_t num
 void column_order(const int64_t *cols, int64_t edges, int64_t num_cols, std::vector<int64_t> &ptr,
                   std::vector<int64_t> &order) {
   ptr.assign(num_cols + 1, 0);
-  for (int64_t e = 0; e < edges; ++e) {
-    TORCH_CHECK(cols[e] >= 0 && cols[e] < num_cols, "edge column ", cols[e], " out of range");
-    ptr[cols[e] + 1] += 1;
-  }
+  for (int64_t e = 0; e < edges; ++e) ptr[cols[e] + 1] += 1;
   for (int64_t c = 0; c < num_cols; ++c) ptr[c + 1] += ptr[c];
   std::vector<int64_t> next(ptr.begin(), ptr.end() - 1);
   order.resize(edges);
@@ -298,9 +291,19 @@ struct EdgeAggregate : public torch::autograd::Function<EdgeAggregate> {
 
 // Indices must lie in [0, size): the kernels read memory at them.
 void check_range(const Tensor &index, int64_t size, const char *what) {
-  if (index.numel() == 0) return;
-  TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < size, what,
-              " index is out of range");
+  const int64_t *p = index.data_ptr<int64_t>();
+  for (int64_t i = 0; i < index.numel(); ++i)
+    TORCH_CHECK(p[i] >= 0 && p[i] < size, what, " index ", p[i], " is out of range");
+}
+
+// The edge list every kernel relies on, checked once where it enters (one pass, no tensor
+// reductions): rows sorted ascending and below num_rows, columns below num_cols.
+void check_edges(const Tensor &rows, const Tensor &cols, int64_t num_rows, int64_t num_cols) {
+  check_range(rows, num_rows, "an edge row");
+  check_range(cols, num_cols, "an edge column");
+  const int64_t *p = rows.data_ptr<int64_t>();
+  for (int64_t e = 1; e < rows.numel(); ++e)
+    TORCH_CHECK(p[e - 1] <= p[e], "edge rows must be sorted ascending");
 }
 
 char *error_message(const std::exception &e) { return strdup(e.what()); }
@@ -318,8 +321,7 @@ char *mmsr_edge_dot(torch::Tensor **out, torch::Tensor *a, torch::Tensor *b, tor
     TORCH_CHECK(a->size(1) == b->size(1), "a and b differ in width");
     check_index(*rows, "rows", rows->size(0));
     check_index(*cols, "cols", rows->size(0));
-    check_range(*rows, a->size(0), "an edge row");
-    check_range(*cols, b->size(0), "an edge column");
+    check_edges(rows->contiguous(), cols->contiguous(), a->size(0), b->size(0));
     if (scale == nullptr) {
       *out = new torch::Tensor(EdgeDot::apply(*a, *b, *rows, *cols));
       return nullptr;
@@ -327,7 +329,7 @@ char *mmsr_edge_dot(torch::Tensor **out, torch::Tensor *a, torch::Tensor *b, tor
     check_table(*scale, "scale");
     TORCH_CHECK(scale->size(1) == a->size(1), "scale differs in width");
     check_index(*relations, "relations", rows->size(0));
-    check_range(*relations, scale->size(0), "a relation");
+    check_range(relations->contiguous(), scale->size(0), "a relation");
     *out = new torch::Tensor(ScaledEdgeDot::apply(*a, *b, *rows, *cols, *scale, *relations));
     return nullptr;
   } catch (const std::exception &e) {
@@ -344,7 +346,7 @@ char *mmsr_edge_aggregate(torch::Tensor **out, torch::Tensor *weights, torch::Te
                 "weights must be a CPU float32 vector");
     check_index(*rows, "rows", weights->size(0));
     check_index(*cols, "cols", weights->size(0));
-    check_range(*cols, values->size(0), "an edge column");
+    check_edges(rows->contiguous(), cols->contiguous(), num_rows, values->size(0));
     *out = new torch::Tensor(EdgeAggregate::apply(*weights, *rows, *cols, *values, num_rows));
     return nullptr;
   } catch (const std::exception &e) {

@@ -155,10 +155,7 @@ mod tests {
             let upstream = Tensor::randn([rows.size()[0]], (Kind::Float, Device::Cpu));
             let fused = edge_dot(&a, &b, &rows, &cols, scaled.then_some((&s, &relations)));
             let eager = if scaled {
-                (a.index_select(0, &rows)
-                    * s.index_select(0, &relations)
-                    * b.index_select(0, &cols))
-                .sum_dim_intlist(-1, false, Kind::Float)
+                ops::scaled_edge_dot(&a, &b, &rows, &cols, &s, &relations)
             } else {
                 ops::edge_dot(&a, &b, &rows, &cols)
             };
@@ -231,6 +228,14 @@ mod tests {
         tch::set_num_threads(threads);
         assert!(one.0.equal(&two.0));
         assert!(one.1.iter().zip(&two.1).all(|(x, y)| x.equal(y)));
+    }
+
+    #[test]
+    #[should_panic(expected = "edge column index 3 is out of range")]
+    fn an_index_outside_the_table_is_refused_before_any_read() {
+        let t = Tensor::ones([3, 2], (Kind::Float, Device::Cpu));
+        let rows = Tensor::from_slice(&[0i64, 1]);
+        let _ = edge_dot(&t, &t, &rows, &Tensor::from_slice(&[0i64, 3]), None);
     }
 
     #[test]
