@@ -74,10 +74,28 @@ fn compile_native_kernels(lib: &Path) {
     for source in SOURCES {
         println!("cargo:rerun-if-changed={source}");
     }
-    let include = lib.join("../include");
-    cc::Build::new()
-        .cpp(true)
+    torch_build(lib)
         .files(SOURCES)
+        .compile("mmsr_native_kernels");
+    // Adam's one-pass step must round as libtorch's kernels do: no contracted multiply-adds.
+    const EXACT_SOURCES: [&str; 1] = ["src/train/adam.cpp"];
+    for source in EXACT_SOURCES {
+        println!("cargo:rerun-if-changed={source}");
+    }
+    torch_build(lib)
+        .files(EXACT_SOURCES)
+        .flag("-ffp-contract=off")
+        .compile("mmsr_exact_kernels");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
+}
+
+/// A C++17 build against libtorch's headers, with OpenMP as libtorch uses it.
+fn torch_build(lib: &Path) -> cc::Build {
+    let include = lib.join("../include");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
@@ -86,10 +104,8 @@ fn compile_native_kernels(lib: &Path) {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .flag_if_supported("-Wno-unused-parameter")
         .opt_level(3)
-        .warnings(false)
-        .compile("mmsr_native_kernels");
-    println!("cargo:rustc-link-search=native={}", lib.display());
-    println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
+        .warnings(false);
+    build
 }
 
 fn parse_torch_version(text: &str) -> Option<String> {

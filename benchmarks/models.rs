@@ -10,8 +10,8 @@ use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
 use mmsr_bench::dataset::SplitConfig;
 use mmsr_bench::graph::{GraphSet, StructureSet};
 use mmsr_bench::model::{self, InputKind, ModelContext, REGISTRY};
+use mmsr_bench::train::optimizer::Adam;
 use mmsr_bench::train::{BatchSource, SplitInputs};
-use tch::nn::OptimizerConfig;
 use tch::{nn, Device};
 
 fn selected() -> Vec<&'static str> {
@@ -69,7 +69,7 @@ fn steps(c: &mut Criterion) {
             // Learning rate 0: every timed step does the same work on the same parameters
             // (repeated updates on one batch drive its gradients into slow denormal floats;
             // benchmarks/scaling.rs).
-            let mut adam = nn::Adam::default().build(&vs, 0.0).unwrap();
+            let mut adam = Adam::new(&vs, 0.0, 0.0);
             group.bench_function(BenchmarkId::new("train_step", name), |b| {
                 b.iter(|| {
                     let batch = source.batch(&indices);

@@ -28,9 +28,9 @@ use mmsr_bench::model::{self, BuiltModel, InputKind, ModelContext, ResolvedModel
 use mmsr_bench::scaling::measure;
 use mmsr_bench::scaling::variant::{codes_for, first_samples};
 use mmsr_bench::train::evaluation::evaluate;
+use mmsr_bench::train::optimizer::Adam;
 use mmsr_bench::train::trainer::synchronize;
 use mmsr_bench::train::{BatchSource, SplitInputs};
-use tch::nn::OptimizerConfig;
 use tch::{nn, Device, Kind, Tensor};
 
 /// Training steps are timed at the initial parameters: a learning rate of 0 keeps Adam's whole
@@ -126,7 +126,7 @@ fn scoring_step(
     let users = vs.root().randn("users", &[128, 128], 0.0, 0.1);
     let table = vs.root().randn("items", &[12_101, 128], 0.0, 0.1);
     let targets = Tensor::randint(12_101, [128], (Kind::Int64, device));
-    let mut adam = nn::Adam::default().build(&vs, 1e-3).unwrap();
+    let mut adam = Adam::new(&vs, 1e-3, 0.0);
     group.throughput(Throughput::Elements(3 * 2 * 128 * 128 * 12_101));
     group.bench_function("scoring_step_b128_beauty", |bench| {
         bench.iter_custom(|iters| {
@@ -191,9 +191,7 @@ fn train_step(
         device,
     );
     let indices: Vec<usize> = (0..128).map(|i| (i * 97) % source.len()).collect();
-    let mut adam = nn::Adam::default()
-        .build(&contestant.vs, TIMED_LEARNING_RATE)
-        .unwrap();
+    let mut adam = Adam::new(&contestant.vs, TIMED_LEARNING_RATE, 0.0);
     group.bench_function(id, |b| {
         b.iter_custom(|iters| {
             timed(device, iters, || {

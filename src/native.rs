@@ -19,6 +19,17 @@ extern "C" {
 /// `out` and `error` must be what one kernel call just returned: a null error and a new tensor
 /// handle, or a message from `strdup`.
 pub(crate) unsafe fn take(out: *mut C_tensor, error: *mut c_char, kernel: &str) -> Tensor {
+    // SAFETY: passed on from the caller's contract.
+    unsafe { check(error, kernel) };
+    // SAFETY: on success the kernel stored a new heap-allocated tensor handle, owned from here.
+    unsafe { Tensor::from_ptr(out) }
+}
+
+/// Panics with a kernel's error message, if it returned one (see [`take`]).
+///
+/// # Safety
+/// `error` must be what one kernel call just returned: null, or a message from `strdup`.
+pub(crate) unsafe fn check(error: *mut c_char, kernel: &str) {
     if !error.is_null() {
         // SAFETY: a non-null return is a NUL-terminated string from strdup, freed once here.
         let message = unsafe { CStr::from_ptr(error) }
@@ -27,6 +38,4 @@ pub(crate) unsafe fn take(out: *mut C_tensor, error: *mut c_char, kernel: &str) 
         unsafe { mmsr_free_error(error) };
         panic!("{kernel}: {message}");
     }
-    // SAFETY: on success the kernel stored a new heap-allocated tensor handle, owned from here.
-    unsafe { Tensor::from_ptr(out) }
 }

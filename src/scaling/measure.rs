@@ -8,7 +8,6 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tch::nn::OptimizerConfig;
 use tch::{nn, Device};
 
 use super::config::{Factor, ScalingPoint};
@@ -17,6 +16,7 @@ use crate::config::ModelSpec;
 use crate::device::probe::{current_rss_bytes, peak_rss_bytes, release_and_reset_peak_rss};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
 use crate::train::evaluation::evaluate;
+use crate::train::optimizer::Adam;
 use crate::train::trainer::synchronize;
 use crate::train::{shuffle_rng, BatchSource, SplitInputs};
 
@@ -197,9 +197,7 @@ pub fn measure(
         resolved.kind,
         options.device,
     );
-    let mut adam = nn::Adam::default()
-        .build(&vs, options.learning_rate)
-        .map_err(|e| e.to_string())?;
+    let mut adam = Adam::new(&vs, options.learning_rate, 0.0);
     let mut order: Vec<usize> = (0..train.len()).collect();
     order.shuffle(&mut shuffle_rng(options.seed));
     let batch_size = point.batch.max(1);

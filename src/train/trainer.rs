@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::{nn, nn::OptimizerConfig, Device, Tensor};
+use tch::{nn, Device, Tensor};
 
 use crate::config::{EvalConfig, Protocol, TrainConfig};
 use crate::device::probe::TrimOnGrowth;
@@ -23,6 +23,7 @@ use crate::record::result::EpochRecord;
 use super::batching::BatchSource;
 use super::early_stopping::{AnyMetricStopping, EarlyStopping};
 use super::evaluation::evaluate;
+use super::optimizer::Adam;
 
 /// The three splits of one dataset, as batch sources.
 pub struct SplitSources<'a> {
@@ -260,7 +261,7 @@ struct TrainedEpoch {
 
 /// Adam, StepLR and the seeded shuffling over the training split: what both protocols share.
 struct EpochTrainer<'a, 'b> {
-    optimizer: nn::Optimizer,
+    optimizer: Adam,
     rng: ChaCha8Rng,
     order: Vec<usize>,
     train: &'a BatchSource<'b>,
@@ -280,12 +281,11 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
         data: &'a SplitSources<'b>,
         options: &'a TrainOptions<'a>,
     ) -> Result<Self> {
-        let optimizer = nn::Adam {
-            wd: options.train.weight_decay,
-            ..nn::Adam::default()
-        }
-        .build(vs, options.train.learning_rate)
-        .context("creating the Adam optimiser")?;
+        let optimizer = Adam::new(
+            vs,
+            options.train.learning_rate,
+            options.train.weight_decay,
+        );
         Ok(Self {
             optimizer,
             rng: shuffle_rng(options.seed),
