@@ -167,10 +167,7 @@ mod tests {
                     .map(|(_, (v, g))| (v * g).sum(Kind::Float))
                     .fold(Tensor::zeros([], (Kind::Float, Device::Cpu)), |s, t| s + t)
             };
-            let grads: Vec<Tensor> = a
-                .iter()
-                .map(|v| Tensor::randn_like(v) * scale)
-                .collect();
+            let grads: Vec<Tensor> = a.iter().map(|v| Tensor::randn_like(v) * scale).collect();
             adam.zero_grad();
             loss_of(&a, &grads).backward();
             updates = adam.step();
@@ -178,7 +175,12 @@ mod tests {
             for (x, y) in a.iter().zip(&b) {
                 if !x.equal(y) {
                     let idx = x.ne_tensor(y).nonzero().squeeze_dim(1);
-                    panic!("step {step}: size {} differs at {} positions, first {:?}", x.numel(), idx.size()[0], Vec::<i64>::try_from(idx.narrow(0, 0, idx.size()[0].min(10))).unwrap());
+                    panic!(
+                        "step {step}: size {} differs at {} positions, first {:?}",
+                        x.numel(),
+                        idx.size()[0],
+                        Vec::<i64>::try_from(idx.narrow(0, 0, idx.size()[0].min(10))).unwrap()
+                    );
                 }
             }
         }

@@ -281,11 +281,7 @@ impl<'a, 'b> EpochTrainer<'a, 'b> {
         data: &'a SplitSources<'b>,
         options: &'a TrainOptions<'a>,
     ) -> Result<Self> {
-        let optimizer = Adam::new(
-            vs,
-            options.train.learning_rate,
-            options.train.weight_decay,
-        );
+        let optimizer = Adam::new(vs, options.train.learning_rate, options.train.weight_decay);
         Ok(Self {
             optimizer,
             rng: shuffle_rng(options.seed),

@@ -8,9 +8,10 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::modality::codes::CodeConfig;
+use crate::train::optimizer::Adam;
 
 fn uniform(rng: &mut ChaCha8Rng, shape: &[i64], fan_in: i64, device: Device) -> Tensor {
     let bound = 1.0 / (fan_in as f64).sqrt();
@@ -41,9 +42,7 @@ pub fn reduce(
     let dec_w = set("dec_w", uniform(&mut rng, &[r, d_in], r, device));
     let dec_b = set("dec_b", uniform(&mut rng, &[d_in], r, device));
     let encode = |x: &Tensor| (x.matmul(&enc_w) + &enc_b).sigmoid();
-    let mut adam = nn::Adam::default()
-        .build(&vs, config.autoencoder_learning_rate)
-        .expect("Adam over the autoencoder's variables");
+    let mut adam = Adam::new(&vs, config.autoencoder_learning_rate, 0.0);
     let batch = config.autoencoder_batch_size.max(1) as i64;
     let (mut best, mut checks_without_gain) = (f64::INFINITY, 0);
     for epoch in 1..=config.autoencoder_max_epochs {
