@@ -78,7 +78,7 @@ fn compile_native_kernels(lib: &Path) {
         .files(SOURCES)
         .compile("mmsr_native_kernels");
     // Adam's one-pass step must round as libtorch's kernels do: no contracted multiply-adds.
-    const EXACT_SOURCES: [&str; 1] = ["src/train/adam.cpp"];
+    const EXACT_SOURCES: [&str; 1] = ["src/optim/adam.cpp"];
     for source in EXACT_SOURCES {
         println!("cargo:rerun-if-changed={source}");
     }

@@ -10,7 +10,7 @@ use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
 use mmsr_bench::dataset::SplitConfig;
 use mmsr_bench::graph::{GraphSet, StructureSet};
 use mmsr_bench::model::{self, InputKind, ModelContext, REGISTRY};
-use mmsr_bench::train::optimizer::Adam;
+use mmsr_bench::optim::Adam;
 use mmsr_bench::train::{BatchSource, SplitInputs};
 use tch::{nn, Device};
 

@@ -24,6 +24,7 @@ pub mod modality;
 pub mod model;
 pub mod native;
 pub mod openmp;
+pub mod optim;
 pub mod plan;
 pub mod pool;
 pub mod prepare;

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "pool",
         "vml",
     ],
+    &["optim"],
     &["device"],
     &["eval", "text"],
     &["modality"],

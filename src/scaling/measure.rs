@@ -15,8 +15,8 @@ use super::variant::{Graphs, Variant};
 use crate::config::ModelSpec;
 use crate::device::probe::{current_rss_bytes, peak_rss_bytes, release_and_reset_peak_rss};
 use crate::model::{self, InputKind, ModelContext, ResolvedModel};
+use crate::optim::Adam;
 use crate::train::evaluation::evaluate;
-use crate::train::optimizer::Adam;
 use crate::train::trainer::synchronize;
 use crate::train::{shuffle_rng, BatchSource, SplitInputs};
 

@@ -3,7 +3,6 @@
 pub mod batching;
 pub mod early_stopping;
 pub mod evaluation;
-pub mod optimizer;
 pub mod trainer;
 
 pub use batching::{BatchSource, SplitInputs};

@@ -18,12 +18,12 @@ use crate::config::{EvalConfig, Protocol, TrainConfig};
 use crate::device::probe::TrimOnGrowth;
 use crate::eval::MetricSet;
 use crate::model::{EpochSamples, Recommender};
+use crate::optim::Adam;
 use crate::record::result::EpochRecord;
 
 use super::batching::BatchSource;
 use super::early_stopping::{AnyMetricStopping, EarlyStopping};
 use super::evaluation::evaluate;
-use super::optimizer::Adam;
 
 /// The three splits of one dataset, as batch sources.
 pub struct SplitSources<'a> {

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::modality::codes::CodeConfig;
-use crate::train::optimizer::Adam;
+use crate::optim::Adam;
 
 fn uniform(rng: &mut ChaCha8Rng, shape: &[i64], fan_in: i64, device: Device) -> Tensor {
     let bound = 1.0 / (fan_in as f64).sqrt();
