@@ -1,6 +1,8 @@
 //! One training step and one inference pass of every registered model on a fixed Beauty-like
 //! batch: 128 training samples of the embedded `synthetic` dataset (D = 128, C = 30, K = 3),
 //! each model in its default layout. `MMSR_BENCH_MODELS=gcn,gat` limits the set.
+//! `optimiser/`: one Adam step over parameters of a Beauty HAN-GNN's shapes (1.6 M values),
+//! libtorch's (tch's `nn::Adam`) against the one-pass step the trainer runs (`optim`).
 
 use std::hint::black_box;
 
@@ -12,7 +14,8 @@ use mmsr_bench::graph::{GraphSet, StructureSet};
 use mmsr_bench::model::{self, InputKind, ModelContext, REGISTRY};
 use mmsr_bench::optim::Adam;
 use mmsr_bench::train::{BatchSource, SplitInputs};
-use tch::{nn, Device};
+use tch::nn::OptimizerConfig;
+use tch::{nn, Device, Kind, Tensor};
 
 fn selected() -> Vec<&'static str> {
     let only = std::env::var("MMSR_BENCH_MODELS").ok();
@@ -98,7 +101,48 @@ fn steps(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, steps);
+/// Parameters of a Beauty HAN-GNN's shapes (item and code table, input projection, typed
+/// projections, position table, bias), each with a fixed random gradient.
+fn beauty_shaped_parameters() -> nn::VarStore {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let shapes: [&[i64]; 5] = [
+        &[12_162, 128],
+        &[384, 128],
+        &[3, 128, 128],
+        &[51, 128],
+        &[128],
+    ];
+    let loss = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, shape)| {
+            let param = vs.root().randn(&format!("p{i}"), shape, 0.0, 0.1);
+            (&param * Tensor::randn(*shape, (Kind::Float, Device::Cpu))).sum(Kind::Float)
+        })
+        .fold(Tensor::zeros([], (Kind::Float, Device::Cpu)), |sum, t| {
+            sum + t
+        });
+    loss.backward();
+    vs
+}
+
+fn optimiser(c: &mut Criterion) {
+    mmsr_bench::allocator::tune();
+    mmsr_bench::vml::initialise_on_one_thread();
+    tch::manual_seed(1);
+    let mut group = c.benchmark_group("optimiser/adam_beauty_shapes");
+    group.sample_size(20);
+    // Learning rate 0: the same work on the same values at every repetition.
+    let theirs = beauty_shaped_parameters();
+    let mut libtorch = nn::Adam::default().build(&theirs, 0.0).expect("Adam");
+    group.bench_function("libtorch", |b| b.iter(|| libtorch.step()));
+    let ours = beauty_shaped_parameters();
+    let mut one_pass = Adam::new(&ours, 0.0, 0.0);
+    group.bench_function("one_pass", |b| b.iter(|| one_pass.step()));
+    group.finish();
+}
+
+criterion_group!(benches, steps, optimiser);
 // criterion_main! with the binary's OpenMP wait policy first (libgomp reads it at load time).
 fn main() {
     mmsr_bench::openmp::apply_wait_policy();
