@@ -46,7 +46,8 @@ fn main() {
     }
     println!("cargo:rustc-env=MMSR_TORCH_VERSION={torch_version}");
 
-    // 4. The C++ kernels (the fused edge kernels, the evaluation's target ranks), compiled
+    // 4. The C++ kernels (the fused edge kernels, the evaluation's target ranks, the product
+    //    counter of the FLOP floors), compiled
     //    against libtorch's headers, OpenMP through torch's own libgomp as libtorch's CPU
     //    kernels use.
     compile_native_kernels(&lib);
@@ -67,9 +68,10 @@ fn main() {
 }
 
 fn compile_native_kernels(lib: &Path) {
-    const SOURCES: [&str; 2] = [
+    const SOURCES: [&str; 3] = [
         "src/model/layers/edge_kernels.cpp",
         "src/train/target_ranks.cpp",
+        "src/scaling/products.cpp",
     ];
     for source in SOURCES {
         println!("cargo:rerun-if-changed={source}");

@@ -16,20 +16,19 @@
 //! `MMSR_BENCH_DEVICE=cuda` runs them on a GPU; every timing waits for CUDA before the clock is
 //! read.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{device, load_beauty, set_up_as_a_run, timed};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use mmsr_bench::config::ModelSpec;
 use mmsr_bench::dataset::synthetic::{generate, SyntheticConfig};
-use mmsr_bench::dataset::{registry, PreparedDataset, SampleSet, SplitConfig};
+use mmsr_bench::dataset::{PreparedDataset, SampleSet, SplitConfig};
 use mmsr_bench::graph::GraphSet;
 use mmsr_bench::model::{self, BuiltModel, InputKind, ModelContext, ResolvedModel};
 use mmsr_bench::optim::Adam;
 use mmsr_bench::scaling::measure;
 use mmsr_bench::scaling::variant::{codes_for, first_samples};
 use mmsr_bench::train::evaluation::evaluate;
-use mmsr_bench::train::trainer::synchronize;
 use mmsr_bench::train::{BatchSource, SplitInputs};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -60,13 +59,6 @@ const CONTESTANTS: [(&str, Variant); 5] = [
 /// Sequence and fusion models, measured on Beauty only (the `edges` factor does not apply).
 const SEQUENCE_CONTESTANTS: [&str; 4] = ["sasrec", "sasrec-early", "sasrec-late", "gru4rec"];
 
-fn device() -> Device {
-    match std::env::var("MMSR_BENCH_DEVICE").as_deref() {
-        Ok("cuda") => Device::Cuda(0),
-        _ => Device::Cpu,
-    }
-}
-
 /// The study's label for a model in a layout ("han-gnn (dense)"), or "han-gnn (fused)".
 fn label(name: &str, variant: Variant) -> String {
     if variant == Variant::Fused {
@@ -79,21 +71,8 @@ fn label(name: &str, variant: Variant) -> String {
     .label()
 }
 
-/// `iters` calls of `f`, timed after the device has finished them.
-fn timed(device: Device, iters: u64, mut f: impl FnMut()) -> Duration {
-    synchronize(device);
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    synchronize(device);
-    start.elapsed()
-}
-
 fn floor(c: &mut Criterion) {
-    // As the binary does (page faults would otherwise dominate small steps).
-    mmsr_bench::allocator::tune();
-    mmsr_bench::vml::initialise_on_one_thread();
+    set_up_as_a_run();
     let device = device();
     let mut group = c.benchmark_group("floor");
     group.sample_size(20);
@@ -203,9 +182,7 @@ fn train_step(
 }
 
 fn edges(c: &mut Criterion) {
-    // As the binary does (page faults would otherwise dominate small steps).
-    mmsr_bench::allocator::tune();
-    mmsr_bench::vml::initialise_on_one_thread();
+    set_up_as_a_run();
     let device = device();
     let data = generate(&SyntheticConfig::default(), &SplitConfig::default());
     let mut group = c.benchmark_group("edges");
@@ -249,18 +226,8 @@ fn beauty_contestants() -> Vec<(&'static str, Variant)> {
 }
 
 fn beauty(c: &mut Criterion) {
-    // As the binary does (page faults would otherwise dominate small steps).
-    mmsr_bench::allocator::tune();
-    mmsr_bench::vml::initialise_on_one_thread();
-    let data_dir = std::env::var_os("MMSR_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("data"));
-    let data = match registry::load(
-        "beauty-offline",
-        &data_dir,
-        &SyntheticConfig::default(),
-        None,
-    ) {
+    set_up_as_a_run();
+    let data = match load_beauty() {
         Ok(data) => data,
         Err(e) => {
             eprintln!("beauty benches skipped: {e}");

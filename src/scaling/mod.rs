@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod config;
 pub mod fit;
 pub mod measure;
+pub mod products;
 pub mod report;
 pub mod variant;
 
