@@ -15,8 +15,8 @@
 //! The table (Markdown, stdout) gives the floor, the median, their ratio, and the time the
 //! products themselves took in the counted step (the rest is element-wise work, indexing,
 //! softmax, dropout, the optimiser and the framework's overhead). `MMSR_FLOORS_PROFILE=N`
-//! adds, per model, the N longest operators of that step (outermost operators and autograd's
-//! backward nodes, `scaling::products::profile`).
+//! adds, per model, the N longest operators of that step and inference pass (outermost
+//! operators and autograd's backward nodes, `scaling::products::profile`).
 
 mod common;
 
@@ -168,12 +168,27 @@ fn split_inputs<'a>(
     )
 }
 
+/// The outermost operators of a counted stretch of work, longest first, and its wall time
+/// (observers included).
+struct Profile {
+    operators: Vec<OperatorTime>,
+    seconds: f64,
+}
+
+/// Counts and profiles one run of `work`.
+fn profiled(work: impl FnOnce()) -> (Products, Profile) {
+    let start = Instant::now();
+    let ((), counted, operators) = products::profile(work);
+    let seconds = start.elapsed().as_secs_f64();
+    (counted, Profile { operators, seconds })
+}
+
 struct Row {
     label: String,
     step: Products,
-    /// The step's outermost operators, longest first, and the wall time of that observed step.
-    operators: Vec<OperatorTime>,
-    profiled_seconds: f64,
+    /// The counted step's and inference pass's profiles.
+    step_profile: Profile,
+    inference_profile: Profile,
     step_seconds: f64,
     inference: Products,
     inference_seconds: f64,
@@ -239,9 +254,7 @@ fn measure(
     for _ in 0..WARM_UP {
         step();
     }
-    let profiled = Instant::now();
-    let ((), step_products, operators) = products::profile(&mut step);
-    let profiled_seconds = profiled.elapsed().as_secs_f64();
+    let (step_products, step_profile) = profiled(&mut step);
     let mut step_times: Vec<f64> = (0..STEPS)
         .map(|_| timed(device, 1, &mut step).as_secs_f64())
         .collect();
@@ -250,7 +263,7 @@ fn measure(
         evaluate(built.model.as_ref(), &test_source, &[20], 64).expect("inference");
     };
     infer();
-    let ((), inference_products) = products::count(infer);
+    let (inference_products, inference_profile) = profiled(infer);
     let mut inference_times: Vec<f64> = (0..PASSES)
         .map(|_| timed(device, 1, infer).as_secs_f64())
         .collect();
@@ -258,8 +271,8 @@ fn measure(
     Some(Row {
         label: contestant.label(),
         step: step_products,
-        operators,
-        profiled_seconds,
+        step_profile,
+        inference_profile,
         step_seconds: median(&mut step_times),
         inference: inference_products,
         inference_seconds: median(&mut inference_times) * per_1000,
@@ -302,31 +315,36 @@ fn print_table(rows: &[Row], peak: f64) {
     }
 }
 
-/// The `top` longest operators of each model's profiled step.
+/// The `top` longest operators of each model's profiled step and inference pass.
 fn print_profiles(rows: &[Row], top: usize) {
     for row in rows {
-        println!(
-            "\n`{}`: the profiled step took {:.1} ms (observers included); its longest operators:\n",
-            row.label,
-            row.profiled_seconds * 1e3
-        );
-        println!("| operator | calls | ms |");
-        println!("|---|---:|---:|");
-        for operator in row.operators.iter().take(top) {
+        for (what, profile) in [
+            ("step", &row.step_profile),
+            ("inference of 1,000 samples", &row.inference_profile),
+        ] {
             println!(
-                "| `{}` | {} | {:.2} |",
-                operator.name,
-                operator.calls,
-                operator.seconds * 1e3
+                "\n`{}`, {what}: {:.1} ms profiled (observers included); the longest operators:\n",
+                row.label,
+                profile.seconds * 1e3
+            );
+            println!("| operator | calls | ms |");
+            println!("|---|---:|---:|");
+            for operator in profile.operators.iter().take(top) {
+                println!(
+                    "| `{}` | {} | {:.2} |",
+                    operator.name,
+                    operator.calls,
+                    operator.seconds * 1e3
+                );
+            }
+            let listed: f64 = profile.operators.iter().map(|o| o.seconds).sum();
+            println!(
+                "| all {} operators | {} | {:.2} |",
+                profile.operators.len(),
+                profile.operators.iter().map(|o| o.calls).sum::<u64>(),
+                listed * 1e3
             );
         }
-        let listed: f64 = row.operators.iter().map(|o| o.seconds).sum();
-        println!(
-            "| all {} operators | {} | {:.2} |",
-            row.operators.len(),
-            row.operators.iter().map(|o| o.calls).sum::<u64>(),
-            listed * 1e3
-        );
     }
 }
 

@@ -40,4 +40,5 @@ mod sequence_models;
 mod sources_amazon;
 mod sources_cli;
 mod sources_download;
+mod style;
 mod text_encoder;
