@@ -113,6 +113,25 @@ fn product_rate(device: Device, (m, k, n): (i64, i64, i64)) -> f64 {
     (2 * m * k * n) as f64 / seconds.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
+/// Bytes per second the machine moves through memory: a copy between two 64 MB float arrays
+/// (read and write counted), the fastest of 15 after 2. Element-wise passes over tensors
+/// larger than the caches cannot run faster than this.
+fn memory_rate(device: Device) -> f64 {
+    let elements: i64 = 16 << 20;
+    let source = Tensor::ones([elements], (Kind::Float, device));
+    let mut target = Tensor::zeros([elements], (Kind::Float, device));
+    let seconds: Vec<f64> = (0..17)
+        .map(|_| {
+            timed(device, 1, || {
+                target.copy_(&source);
+            })
+            .as_secs_f64()
+        })
+        .skip(2)
+        .collect();
+    (2 * 4 * elements) as f64 / seconds.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
 /// A split's graphs in the forms the models read: with codes, items only, and the
 /// structure encodings of the graphs with codes (computed when a model first reads them:
 /// only Graphormer does, and they are most of the set-up's time).
@@ -295,7 +314,7 @@ fn measure(
 
 fn print_table(rows: &[Row], peak: f64) {
     println!(
-        "| model | step GFLOP | floor | step | ratio | its products | inference GFLOP | floor | \
+        "| model | step GFLOP | floor | step | ratio | its products (÷ floor) | inference GFLOP | floor | \
          inference | ratio |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -304,7 +323,7 @@ fn print_table(rows: &[Row], peak: f64) {
         let step_floor = row.step.floor_seconds(peak);
         let inference_floor = row.inference.floor_seconds(peak);
         println!(
-            "| `{}` | {:.2} | {:.1} ms | {:.1} ms | {:.1}× | {:.1} ms at {:.0} GFLOP/s | {:.1} | \
+            "| `{}` | {:.2} | {:.1} ms | {:.1} ms | {:.1}× | {:.1} ms ({:.1}×) at {:.0} GFLOP/s | {:.1} | \
              {:.1} ms | {:.0} ms | {:.1}× |",
             row.label,
             row.step.flops as f64 * 1e-9,
@@ -312,6 +331,7 @@ fn print_table(rows: &[Row], peak: f64) {
             ms(row.step_seconds),
             row.step_seconds / step_floor,
             ms(row.step.seconds),
+            row.step.seconds / step_floor,
             row.step.rate() * 1e-9,
             row.inference.flops as f64 * 1e-9,
             ms(inference_floor),
@@ -376,6 +396,7 @@ fn main() {
     let started = Instant::now();
     let peak_before = product_rate(device, (1024, 1024, 1024));
     let item_scores = product_rate(device, (128, 128, data.num_items() as i64));
+    let memory = memory_rate(device);
     let test = first_samples(&data.splits.test, TEST_SAMPLES, 50);
     let train_graphs = SplitGraphs::build(&data.splits.train, &data);
     let test_graphs = SplitGraphs::build(&test, &data);
@@ -402,12 +423,14 @@ fn main() {
     let peak = peak_before.max(peak_after);
     println!(
         "Peak product rate (1024³): {:.0} GFLOP/s (before the models {:.0}, after {:.0}); the \
-         item-score product [128, 128] × [128, {}]: {:.0} GFLOP/s; {} torch threads; {device:?}.\n",
+         item-score product [128, 128] × [128, {}]: {:.0} GFLOP/s; memory (a 64 MB copy): {:.0} \
+         GB/s; {} torch threads; {device:?}.\n",
         peak * 1e-9,
         peak_before * 1e-9,
         peak_after * 1e-9,
         data.num_items(),
         item_scores * 1e-9,
+        memory * 1e-9,
         tch::get_num_threads(),
     );
     print_table(&rows, peak);
