@@ -51,7 +51,16 @@ const BATCH: usize = 128;
 const TEST_SAMPLES: usize = 1000;
 
 /// Graph models measured a second time with `edge_kernels: fused`.
-const FUSED: [&str; 5] = ["han-gnn", "kv-attention", "gcn", "graphsage", "rgat"];
+const FUSED: [&str; 8] = [
+    "han-gnn",
+    "kv-attention",
+    "gcn",
+    "graphsage",
+    "gat",
+    "rgat",
+    "hgt",
+    "hgt-lang",
+];
 
 struct Contestant {
     name: &'static str,

@@ -130,11 +130,11 @@ fn fused_edge_kernels_agree_with_the_eager_sparse_path() {
         names.contains(&"han-gnn") && names.contains(&"han-gnn-fixed") && names.len() >= 10,
         "{names:?}"
     );
-    assert!(["kv-attention", "gcn", "graphsage", "rgat"]
+    assert!(["kv-attention", "gcn", "graphsage", "gat", "rgat", "hgt"]
         .iter()
         .all(|n| names.contains(n)));
     for (name, layout) in [
-        ("gat", "sparse"),
+        ("gat", "dense"),
         ("han-gnn", "dense"),
         ("graphormer", "dense"),
     ] {

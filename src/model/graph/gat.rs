@@ -8,7 +8,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout};
-use crate::model::layers::ops::{aggregate, dropout, leaky_relu, masked_softmax, segment_softmax};
+use crate::model::layers::ops::{dropout, leaky_relu, masked_softmax, segment_softmax, EdgeOps};
 use crate::model::layers::uniform_init;
 use crate::model::{check_heads, check_probability};
 
@@ -41,12 +41,15 @@ pub struct GatLayer {
     attention_left: Tensor,
     attention_right: Tensor,
     bias: Tensor,
+    /// The per-edge primitives (`edge_kernels`).
+    edges: EdgeOps,
 }
 
 impl GraphLayer for GatLayer {
     type Config = GatConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse, GraphLayout::Dense];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn validate(config: &GatConfig, common: &GraphCommon) -> Result<(), String> {
         check_heads(config.heads, common.dim)?;
@@ -64,6 +67,7 @@ impl GraphLayer for GatLayer {
             attention_left: path.var("attention_left", &[heads, dim / heads], init),
             attention_right: path.var("attention_right", &[heads, dim / heads], init),
             bias: path.var("bias", &[dim], init),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -95,7 +99,8 @@ impl GraphLayer for GatLayer {
                 let weights =
                     segment_softmax(&leaky_relu(&logits, self.slope), &e.rows, b.num_nodes);
                 let weights = dropout(&weights, self.attention_dropout, train);
-                aggregate(&weights, &e.rows, &e.cols, &z, b.num_nodes)
+                self.edges
+                    .aggregate(&weights, &e.rows, &e.cols, &z, b.num_nodes)
             }
         };
         (out.reshape(shape.as_slice()) + &self.bias).relu()

@@ -15,7 +15,8 @@ use tch::{nn, Kind, Tensor};
 
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout, NUM_RELATIONS};
-use crate::model::layers::ops::{dropout, segment_softmax, typed_projection};
+use crate::model::layers::edge_kernels;
+use crate::model::layers::ops::{dropout, segment_softmax, typed_projection, EdgeOps};
 use crate::model::layers::uniform_init;
 use crate::model::{check_heads, check_probability};
 
@@ -74,11 +75,13 @@ fn per_relation(x: &Tensor, w: &Tensor) -> Tensor {
     Tensor::einsum("thd,rhde->rthe", &[x, w], None::<i64>)
 }
 
-/// One HGT layer over a sparse batch with the tensors `p` (see the module text).
+/// One HGT layer over a sparse batch with the tensors `p` (see the module text); the per-edge
+/// dot products and the aggregation with the kernels `edges` names.
 pub fn hgt_forward(
     p: &HgtParams,
     heads: i64,
     attention_dropout: f64,
+    edges: EdgeOps,
     h: &Tensor,
     graph: &GraphBatch,
     train: bool,
@@ -96,21 +99,29 @@ pub fn hgt_forward(
     let v = split(typed_projection(h, types, &p.w_value));
     // Row (relation, node) of the [R + 1, T, ...] tables for each edge's source.
     let source = &e.relations * t + &e.cols;
-    let keys = per_relation(&k, &p.w_attention)
-        .reshape([-1, heads, d])
-        .index_select(0, &source);
-    let logits = (keys * q.index_select(0, &e.rows)).sum_dim_intlist(-1, false, Kind::Float)
-        * p.prior.index_select(0, &e.relations)
-        / (d as f64).sqrt();
+    let keys = per_relation(&k, &p.w_attention).reshape([-1, heads, d]);
+    // The eager branches keep the operators (and their order) of the original layer, so eager
+    // runs give the numbers they always gave.
+    let products = if edges.fused(h) {
+        edge_kernels::edge_dot_per_head(&q, &keys, &e.rows, &source)
+    } else {
+        (keys.index_select(0, &source) * q.index_select(0, &e.rows)).sum_dim_intlist(
+            -1,
+            false,
+            Kind::Float,
+        )
+    };
+    let logits = products * p.prior.index_select(0, &e.relations) / (d as f64).sqrt();
     let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
     let weights = dropout(&weights, attention_dropout, train);
-    let messages = per_relation(&v, &p.w_message)
-        .reshape([-1, heads, d])
-        .index_select(0, &source)
-        * weights.unsqueeze(-1);
-    let aggregated = Tensor::zeros([t, heads, d], (Kind::Float, h.device()))
-        .index_add(0, &e.rows, &messages)
-        .view([t, dim]);
+    let values = per_relation(&v, &p.w_message).reshape([-1, heads, d]);
+    let aggregated = if edges.fused(h) {
+        edge_kernels::aggregate(&weights, &e.rows, &source, &values, t)
+    } else {
+        let messages = values.index_select(0, &source) * weights.unsqueeze(-1);
+        Tensor::zeros([t, heads, d], (Kind::Float, h.device())).index_add(0, &e.rows, &messages)
+    }
+    .view([t, dim]);
     let update = typed_projection(&aggregated.gelu("none"), types, &p.w_out);
     // Per-node skip share from its type (padding rows have none in sparse batches).
     let alpha = p.skip.sigmoid().index_select(0, &b.types).unsqueeze(-1);
@@ -121,12 +132,14 @@ pub struct HgtLayer {
     heads: i64,
     attention_dropout: f64,
     params: HgtParams,
+    edges: EdgeOps,
 }
 
 impl GraphLayer for HgtLayer {
     type Config = HgtConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn validate(config: &HgtConfig, common: &GraphCommon) -> Result<(), String> {
         check_heads(config.heads, common.dim)?;
@@ -162,6 +175,7 @@ impl GraphLayer for HgtLayer {
                 prior: path.var("prior", &[relations, heads], nn::Init::Const(1.0)),
                 skip: path.var("skip", &[4], nn::Init::Const(1.0)),
             },
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -170,6 +184,7 @@ impl GraphLayer for HgtLayer {
             &self.params,
             self.heads,
             self.attention_dropout,
+            self.edges,
             h,
             graph,
             train,

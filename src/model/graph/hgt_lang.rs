@@ -23,6 +23,7 @@ use tch::{nn, nn::Module, Device, Kind, Tensor};
 use super::hgt::{hgt_forward, HgtParams};
 use super::{GraphCommon, GraphLayer};
 use crate::graph::{GraphBatch, GraphLayout, NUM_RELATIONS};
+use crate::model::layers::ops::EdgeOps;
 use crate::model::layers::uniform_init;
 use crate::model::{check_heads, check_probability};
 use crate::text::minilm::{self, MiniLm};
@@ -221,6 +222,7 @@ pub struct HgtLangLayer {
     relational: [LowRank; 2],
     prior: nn::Linear,
     skip: nn::Linear,
+    edges: EdgeOps,
 }
 
 impl HgtLangLayer {
@@ -265,6 +267,7 @@ impl HgtLangLayer {
             relational: [relational("w_attention"), relational("w_message")],
             prior: nn::linear(path / "prior", config.hidden, heads, Default::default()),
             skip: nn::linear(path / "skip", config.hidden, 1, Default::default()),
+            edges: EdgeOps(common.edge_kernels),
         }
     }
 
@@ -291,6 +294,7 @@ impl GraphLayer for HgtLangLayer {
     type Config = HgtLangConfig;
     const LAYOUTS: &'static [GraphLayout] = &[GraphLayout::Sparse];
     const VERSION: u32 = 1;
+    const FUSED_EDGE_KERNELS: bool = true;
 
     fn validate(config: &HgtLangConfig, common: &GraphCommon) -> Result<(), String> {
         check_heads(config.heads, common.dim)?;
@@ -319,7 +323,15 @@ impl GraphLayer for HgtLangLayer {
 
     fn forward(&self, h: &Tensor, graph: &GraphBatch, train: bool) -> Tensor {
         let params = self.generate();
-        hgt_forward(&params, self.heads, self.attention_dropout, h, graph, train)
+        hgt_forward(
+            &params,
+            self.heads,
+            self.attention_dropout,
+            self.edges,
+            h,
+            graph,
+            train,
+        )
     }
 }
 

@@ -327,7 +327,8 @@ impl<L: GraphLayer> Model for GraphRecommender<L> {
         if !c.edge_kernels.is_eager() && !fused_here {
             return Err(format!(
                 "edge_kernels: fused exists for the sparse layout of han-gnn and its variants, \
-                 kv-attention, gcn, graphsage and rgat (layout {:?} here); use edge_kernels: eager",
+                 kv-attention, gcn, graphsage, gat, rgat, hgt and hgt-lang (layout {:?} here); \
+                 use edge_kernels: eager",
                 c.layout
             )
             .to_lowercase());

@@ -88,16 +88,19 @@ void check_index(const Tensor &t, const char *name, int64_t edges) {
   TORCH_CHECK(t.size(0) == edges, name, " must have one entry per edge");
 }
 
-// out[e] = sum_d a[rows[e], d] * s[rel[e], d] * b[cols[e], d] (s = 1 when unscaled). An autograd
-// function takes no undefined inputs, so the unscaled form is its own function.
+// out[e] = sum_d a[rows[e], d] * s[rel[e], d] * b[cols[e], d] (s = 1 when unscaled). With
+// `heads` H > 1 the D columns are H heads of D / H and there is one dot product per head:
+// out[e * H + h] over head h's columns (unscaled only). An autograd function takes no undefined
+// inputs, so the unscaled form is its own function.
 struct EdgeDotKernel {
   Tensor a, b, rows, cols, scale, relations;
+  int64_t heads = 1;
 
   bool scaled() const { return scale.defined(); }
 
   Tensor forward() const {
-    const int64_t edges = rows.size(0), dim = a.size(1);
-    auto out = torch::empty({edges}, a.options());
+    const int64_t edges = rows.size(0), dim = a.size(1), width = dim / heads;
+    auto out = torch::empty({edges * heads}, a.options());
     const float *pa = a.data_ptr<float>(), *pb = b.data_ptr<float>();
     const int64_t *pr = rows.data_ptr<int64_t>(), *pc = cols.data_ptr<int64_t>();
     float *po = out.data_ptr<float>();
@@ -106,7 +109,12 @@ struct EdgeDotKernel {
     at::parallel_for(0, edges, kEdgeBlock / 4, [&](int64_t begin, int64_t end) {
       for (int64_t e = begin; e < end; ++e) {
         const float *x = pa + pr[e] * dim, *y = pb + pc[e] * dim;
-        po[e] = ps ? dot3(x, ps + prel[e] * dim, y, dim) : dot(x, y, dim);
+        if (ps) {
+          po[e] = dot3(x, ps + prel[e] * dim, y, dim);
+        } else {
+          for (int64_t h = 0; h < heads; ++h)
+            po[e * heads + h] = dot(x + h * width, y + h * width, width);
+        }
       }
     });
     return out;
@@ -122,9 +130,9 @@ struct EdgeDotKernel {
     return {grad_a, grad_b, need[2] ? grad_scale(g) : Tensor()};
   }
 
-  // d a[r] = sum over the row's edges of g_e * s_e * b[c_e]: one row per thread.
+  // d a[r] = sum over the row's edges of g_e * s_e * b[c_e] (per head): one row per thread.
   Tensor grad_row_table(const Tensor &g) const {
-    const int64_t edges = rows.size(0), dim = a.size(1);
+    const int64_t edges = rows.size(0), dim = a.size(1), width = dim / heads;
     const float *pb = b.data_ptr<float>(), *pg = g.data_ptr<float>();
     const int64_t *pr = rows.data_ptr<int64_t>(), *pc = cols.data_ptr<int64_t>();
     const float *ps = scaled() ? scale.data_ptr<float>() : nullptr;
@@ -136,10 +144,12 @@ struct EdgeDotKernel {
       for (int64_t r = begin; r < end; ++r) {
         float *out = pgrad + r * dim;
         for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) {
-          if (ps)
+          if (ps) {
             axpy3(pg[e], pb + pc[e] * dim, ps + prel[e] * dim, out, dim);
-          else
-            axpy(pg[e], pb + pc[e] * dim, out, dim);
+          } else {
+            for (int64_t h = 0; h < heads; ++h)
+              axpy(pg[e * heads + h], pb + pc[e] * dim + h * width, out + h * width, width);
+          }
         }
       }
     });
@@ -148,7 +158,7 @@ struct EdgeDotKernel {
 
   // d b[c] likewise over the edges into column c, in edge order.
   Tensor grad_column_table(const Tensor &g) const {
-    const int64_t edges = rows.size(0), dim = a.size(1);
+    const int64_t edges = rows.size(0), dim = a.size(1), width = dim / heads;
     const float *pa = a.data_ptr<float>(), *pg = g.data_ptr<float>();
     const int64_t *pr = rows.data_ptr<int64_t>(), *pc = cols.data_ptr<int64_t>();
     const float *ps = scaled() ? scale.data_ptr<float>() : nullptr;
@@ -162,10 +172,12 @@ struct EdgeDotKernel {
         float *out = pgrad + c * dim;
         for (int64_t i = cptr[c]; i < cptr[c + 1]; ++i) {
           const int64_t e = order[i];
-          if (ps)
+          if (ps) {
             axpy3(pg[e], pa + pr[e] * dim, ps + prel[e] * dim, out, dim);
-          else
-            axpy(pg[e], pa + pr[e] * dim, out, dim);
+          } else {
+            for (int64_t h = 0; h < heads; ++h)
+              axpy(pg[e * heads + h], pa + pr[e] * dim + h * width, out + h * width, width);
+          }
         }
       }
     });
@@ -199,17 +211,21 @@ struct EdgeDotKernel {
 };
 
 struct EdgeDot : public torch::autograd::Function<EdgeDot> {
-  static Tensor forward(AutogradContext *ctx, Tensor a, Tensor b, Tensor rows, Tensor cols) {
-    EdgeDotKernel k{a.contiguous(), b.contiguous(), rows.contiguous(), cols.contiguous(), {}, {}};
+  static Tensor forward(AutogradContext *ctx, Tensor a, Tensor b, Tensor rows, Tensor cols,
+                        int64_t heads) {
+    EdgeDotKernel k{a.contiguous(), b.contiguous(), rows.contiguous(), cols.contiguous(), {}, {},
+                    heads};
     ctx->save_for_backward({k.a, k.b, k.rows, k.cols});
+    ctx->saved_data["heads"] = heads;
     return k.forward();
   }
 
   static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
     auto s = ctx->get_saved_variables();
-    auto g = EdgeDotKernel{s[0], s[1], s[2], s[3], {}, {}}.backward(
+    const int64_t heads = ctx->saved_data["heads"].toInt();
+    auto g = EdgeDotKernel{s[0], s[1], s[2], s[3], {}, {}, heads}.backward(
         grads[0], {ctx->needs_input_grad(0), ctx->needs_input_grad(1), false});
-    return {g[0], g[1], Tensor(), Tensor()};
+    return {g[0], g[1], Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -230,15 +246,16 @@ struct ScaledEdgeDot : public torch::autograd::Function<ScaledEdgeDot> {
   }
 };
 
-// out[r] = sum over edges (r, c) of w[e] * values[c]: [num_rows, D].
+// out[r] = sum over edges (r, c) of w[e] * values[c]: [num_rows, D]. With `heads` H > 1 the D
+// columns are H heads of D / H, each weighted by its own w[e * H + h].
 struct EdgeAggregate : public torch::autograd::Function<EdgeAggregate> {
   static Tensor forward(AutogradContext *ctx, Tensor weights, Tensor rows, Tensor cols,
-                        Tensor values, int64_t num_rows) {
+                        Tensor values, int64_t num_rows, int64_t heads) {
     weights = weights.contiguous();
     rows = rows.contiguous();
     cols = cols.contiguous();
     values = values.contiguous();
-    const int64_t edges = rows.size(0), dim = values.size(1);
+    const int64_t edges = rows.size(0), dim = values.size(1), width = dim / heads;
     auto out = torch::zeros({num_rows, dim}, values.options());
     const float *pw = weights.data_ptr<float>(), *pv = values.data_ptr<float>();
     const int64_t *pr = rows.data_ptr<int64_t>(), *pc = cols.data_ptr<int64_t>();
@@ -246,32 +263,38 @@ struct EdgeAggregate : public torch::autograd::Function<EdgeAggregate> {
     auto ptr = row_offsets(pr, edges, num_rows);
     at::parallel_for(0, num_rows, kRowGrain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r)
-        for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e) axpy(pw[e], pv + pc[e] * dim, po + r * dim, dim);
+        for (int64_t e = ptr[r]; e < ptr[r + 1]; ++e)
+          for (int64_t h = 0; h < heads; ++h)
+            axpy(pw[e * heads + h], pv + pc[e] * dim + h * width, po + r * dim + h * width, width);
     });
     ctx->save_for_backward({weights, rows, cols, values});
+    ctx->saved_data["heads"] = heads;
     return out;
   }
 
   static tensor_list backward(AutogradContext *ctx, tensor_list grads) {
     auto saved = ctx->get_saved_variables();
     Tensor weights = saved[0], rows = saved[1], cols = saved[2], values = saved[3];
+    const int64_t heads = ctx->saved_data["heads"].toInt();
     Tensor g = grads[0].contiguous();
-    const int64_t edges = rows.size(0), dim = values.size(1);
+    const int64_t edges = rows.size(0), dim = values.size(1), width = dim / heads;
     const float *pw = weights.data_ptr<float>(), *pv = values.data_ptr<float>(),
                 *pg = g.data_ptr<float>();
     const int64_t *pr = rows.data_ptr<int64_t>(), *pc = cols.data_ptr<int64_t>();
 
-    // d w[e] = g[r_e] . values[c_e].
+    // d w[e] = g[r_e] . values[c_e] (per head).
     Tensor grad_w, grad_v;
     if (ctx->needs_input_grad(0)) {
       grad_w = torch::empty_like(weights);
       float *pgw = grad_w.data_ptr<float>();
       at::parallel_for(0, edges, kEdgeBlock / 4, [&](int64_t begin, int64_t end) {
         for (int64_t e = begin; e < end; ++e)
-          pgw[e] = dot(pg + pr[e] * dim, pv + pc[e] * dim, dim);
+          for (int64_t h = 0; h < heads; ++h)
+            pgw[e * heads + h] =
+                dot(pg + pr[e] * dim + h * width, pv + pc[e] * dim + h * width, width);
       });
     }
-    if (!ctx->needs_input_grad(3)) return {grad_w, Tensor(), Tensor(), grad_v, Tensor()};
+    if (!ctx->needs_input_grad(3)) return {grad_w, Tensor(), Tensor(), grad_v, Tensor(), Tensor()};
 
     // d values[c] = sum over the edges into c of w_e * g[r_e], in edge order.
     grad_v = torch::zeros_like(values);
@@ -282,10 +305,11 @@ struct EdgeAggregate : public torch::autograd::Function<EdgeAggregate> {
       for (int64_t c = begin; c < end; ++c)
         for (int64_t i = cptr[c]; i < cptr[c + 1]; ++i) {
           const int64_t e = order[i];
-          axpy(pw[e], pg + pr[e] * dim, pgv + c * dim, dim);
+          for (int64_t h = 0; h < heads; ++h)
+            axpy(pw[e * heads + h], pg + pr[e] * dim + h * width, pgv + c * dim + h * width, width);
         }
     });
-    return {grad_w, Tensor(), Tensor(), grad_v, Tensor()};
+    return {grad_w, Tensor(), Tensor(), grad_v, Tensor(), Tensor()};
   }
 };
 
@@ -306,6 +330,11 @@ void check_edges(const Tensor &rows, const Tensor &cols, int64_t num_rows, int64
     TORCH_CHECK(p[e - 1] <= p[e], "edge rows must be sorted ascending");
 }
 
+void check_heads(int64_t heads, int64_t width) {
+  TORCH_CHECK(heads >= 1 && width % heads == 0, "heads (", heads, ") must divide the width (",
+              width, ")");
+}
+
 char *error_message(const std::exception &e) { return strdup(e.what()); }
 
 }  // namespace
@@ -313,19 +342,24 @@ char *error_message(const std::exception &e) { return strdup(e.what()); }
 extern "C" {
 
 // Returns nullptr and sets *out, or returns an error message (free it with mmsr_free_error).
+// `heads` >= 1 dot products per edge over equal column blocks ([E * heads]); a scale allows
+// one head only.
 char *mmsr_edge_dot(torch::Tensor **out, torch::Tensor *a, torch::Tensor *b, torch::Tensor *rows,
-                    torch::Tensor *cols, torch::Tensor *scale, torch::Tensor *relations) {
+                    torch::Tensor *cols, torch::Tensor *scale, torch::Tensor *relations,
+                    int64_t heads) {
   try {
     check_table(*a, "a");
     check_table(*b, "b");
     TORCH_CHECK(a->size(1) == b->size(1), "a and b differ in width");
+    check_heads(heads, a->size(1));
     check_index(*rows, "rows", rows->size(0));
     check_index(*cols, "cols", rows->size(0));
     check_edges(rows->contiguous(), cols->contiguous(), a->size(0), b->size(0));
     if (scale == nullptr) {
-      *out = new torch::Tensor(EdgeDot::apply(*a, *b, *rows, *cols));
+      *out = new torch::Tensor(EdgeDot::apply(*a, *b, *rows, *cols, heads));
       return nullptr;
     }
+    TORCH_CHECK(heads == 1, "a relation scale takes one head");
     check_table(*scale, "scale");
     TORCH_CHECK(scale->size(1) == a->size(1), "scale differs in width");
     check_index(*relations, "relations", rows->size(0));
@@ -337,17 +371,22 @@ char *mmsr_edge_dot(torch::Tensor **out, torch::Tensor *a, torch::Tensor *b, tor
   }
 }
 
+// Weights [E] (heads = 1) or [E, heads], each head weighting its block of the value columns.
 char *mmsr_edge_aggregate(torch::Tensor **out, torch::Tensor *weights, torch::Tensor *rows,
-                          torch::Tensor *cols, torch::Tensor *values, int64_t num_rows) {
+                          torch::Tensor *cols, torch::Tensor *values, int64_t num_rows,
+                          int64_t heads) {
   try {
     check_table(*values, "values");
+    check_heads(heads, values->size(1));
     TORCH_CHECK(weights->device().is_cpu() && weights->scalar_type() == torch::kFloat &&
-                    weights->dim() == 1,
-                "weights must be a CPU float32 vector");
+                    ((weights->dim() == 1 && heads == 1) ||
+                     (weights->dim() == 2 && weights->size(1) == heads)),
+                "weights must be a CPU float32 [E] vector, or [E, heads]");
     check_index(*rows, "rows", weights->size(0));
     check_index(*cols, "cols", weights->size(0));
     check_edges(rows->contiguous(), cols->contiguous(), num_rows, values->size(0));
-    *out = new torch::Tensor(EdgeAggregate::apply(*weights, *rows, *cols, *values, num_rows));
+    *out = new torch::Tensor(
+        EdgeAggregate::apply(*weights, *rows, *cols, *values, num_rows, heads));
     return nullptr;
   } catch (const std::exception &e) {
     return error_message(e);

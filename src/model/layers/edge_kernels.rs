@@ -44,6 +44,7 @@ extern "C" {
         cols: *const C_tensor,
         scale: *const C_tensor,
         relations: *const C_tensor,
+        heads: i64,
     ) -> *mut c_char;
     fn mmsr_edge_aggregate(
         out: *mut *mut C_tensor,
@@ -52,6 +53,7 @@ extern "C" {
         cols: *const C_tensor,
         values: *const C_tensor,
         num_rows: i64,
+        heads: i64,
     ) -> *mut c_char;
 }
 
@@ -63,6 +65,25 @@ pub fn edge_dot(
     rows: &Tensor,
     cols: &Tensor,
     scale: Option<(&Tensor, &Tensor)>,
+) -> Tensor {
+    call_edge_dot(a, b, rows, cols, scale, 1)
+}
+
+/// One dot product per head: `sum_d a[rows[e], h, d] * b[cols[e], h, d]` for `a` [N, H, d] and
+/// `b` [M, H, d]: [E, H]. `rows` must be sorted ascending.
+pub fn edge_dot_per_head(a: &Tensor, b: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
+    let heads = a.size()[1];
+    let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
+    call_edge_dot(&flat(a), &flat(b), rows, cols, None, heads).view([-1, heads])
+}
+
+fn call_edge_dot(
+    a: &Tensor,
+    b: &Tensor,
+    rows: &Tensor,
+    cols: &Tensor,
+    scale: Option<(&Tensor, &Tensor)>,
+    heads: i64,
 ) -> Tensor {
     let mut out = std::ptr::null_mut();
     let (scale, relations) = match scale {
@@ -79,14 +100,16 @@ pub fn edge_dot(
             cols.as_ptr(),
             scale,
             relations,
+            heads,
         )
     };
     // SAFETY: what the kernel call above returned.
     unsafe { take(out, error, "edge_dot") }
 }
 
-/// `out[r] = sum over edges (r, c) of weights[e] * values[c]`: [num_rows, D]. `rows` must be
-/// sorted ascending; weights are one per edge.
+/// `out[r] = sum over edges (r, c) of weights[e] * values[c]`: weights [E] against values
+/// [N, D] give [num_rows, D]; weights [E, H] (one per head) against values [N, H, d] give
+/// [num_rows, H, d]. `rows` must be sorted ascending.
 pub fn aggregate(
     weights: &Tensor,
     rows: &Tensor,
@@ -94,6 +117,12 @@ pub fn aggregate(
     values: &Tensor,
     num_rows: i64,
 ) -> Tensor {
+    let heads = if weights.dim() == 2 {
+        weights.size()[1]
+    } else {
+        1
+    };
+    let flat = values.reshape([values.size()[0], -1]);
     let mut out = std::ptr::null_mut();
     // SAFETY: every pointer is a live tensor handle.
     let error = unsafe {
@@ -102,12 +131,16 @@ pub fn aggregate(
             weights.as_ptr(),
             rows.as_ptr(),
             cols.as_ptr(),
-            values.as_ptr(),
+            flat.as_ptr(),
             num_rows,
+            heads,
         )
     };
     // SAFETY: what the kernel call above returned.
-    unsafe { take(out, error, "edge_aggregate") }
+    let out = unsafe { take(out, error, "edge_aggregate") };
+    let mut shape = values.size();
+    shape[0] = num_rows;
+    out.view(shape.as_slice())
 }
 
 #[cfg(test)]
@@ -206,6 +239,47 @@ mod tests {
     }
 
     #[test]
+    fn per_head_products_and_aggregations_equal_the_eager_operators() {
+        tch::manual_seed(7);
+        let (n, m, heads, width) = (30, 45, 4, 6);
+        let (rows, cols) = edges(n, 150);
+        let e = rows.size()[0];
+        let (a, b) = (leaf(&[n, heads, width]), leaf(&[m, heads, width]));
+        let fused = edge_dot_per_head(&a, &b, &rows, &cols);
+        let eager = (a.index_select(0, &rows) * b.index_select(0, &cols)).sum_dim_intlist(
+            -1,
+            false,
+            Kind::Float,
+        );
+        assert_eq!(fused.size(), [e, heads]);
+        assert!(max_difference(&fused, &eager) < 1e-5);
+        let w = leaf(&[e, heads]);
+        let aggregated = aggregate(&w, &rows, &cols, &b, n);
+        let reference = ops::aggregate(&w, &rows, &cols, &b, n);
+        assert_eq!(aggregated.size(), [n, heads, width]);
+        assert!(max_difference(&aggregated, &reference) < 1e-5);
+        let (up_dot, up_agg) = (
+            Tensor::randn([e, heads], (Kind::Float, Device::Cpu)),
+            Tensor::randn([n, heads, width], (Kind::Float, Device::Cpu)),
+        );
+        let grads = |dot: &Tensor, agg: &Tensor| {
+            let loss = (dot * &up_dot).sum(Kind::Float) + (agg * &up_agg).sum(Kind::Float);
+            Tensor::run_backward(&[loss], &[&a, &b, &w], false, false)
+        };
+        let pairs = grads(&fused, &aggregated)
+            .into_iter()
+            .zip(grads(&eager, &reference));
+        for (i, (f, r)) in pairs.enumerate() {
+            assert!(max_difference(&f, &r) < 1e-4, "gradient {i}");
+        }
+        // One head over the whole width is the one-weight kernel, bit for bit.
+        let (w1, v) = (leaf(&[e]), leaf(&[m, heads * width]));
+        let single = aggregate(&w1, &rows, &cols, &v, n);
+        let as_one_head = aggregate(&w1.unsqueeze(1), &rows, &cols, &v.unsqueeze(1), n);
+        assert!(single.equal(&as_one_head.squeeze_dim(1)));
+    }
+
+    #[test]
     fn same_numbers_with_one_thread_and_two() {
         tch::manual_seed(5);
         let (n, d) = (3000, 32);
@@ -215,6 +289,10 @@ mod tests {
             let (a, s) = (leaf(&[n, d]), leaf(&[4, d]));
             let logits = edge_dot(&a, &a, &rows, &cols, Some((&s, &relations)));
             let out = aggregate(&logits, &rows, &cols, &a, n);
+            // Four heads of eight columns.
+            let split = a.view([n, 4, d / 4]);
+            let per_head = edge_dot_per_head(&split, &split, &rows, &cols);
+            let out = out + aggregate(&per_head, &rows, &cols, &split, n).view([n, d]);
             let grads = Tensor::run_backward(&[out.sum(Kind::Float)], &[&a, &s], false, false);
             (out, grads)
         };

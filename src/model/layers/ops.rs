@@ -114,12 +114,13 @@ pub fn scaled_edge_dot(
 }
 
 /// The per-edge primitives a sparse layer computes with the kernels its config names: the
-/// fused ones on the CPU for one weight per edge, the eager operators otherwise.
+/// fused ones on the CPU, the eager operators otherwise.
 #[derive(Clone, Copy)]
 pub struct EdgeOps(pub EdgeKernels);
 
 impl EdgeOps {
-    fn fused(&self, t: &Tensor) -> bool {
+    /// Whether work on `t`'s device takes the fused kernels.
+    pub fn fused(&self, t: &Tensor) -> bool {
         self.0.fused_on(t.device())
     }
 
@@ -158,7 +159,10 @@ impl EdgeOps {
         values: &Tensor,
         num_nodes: i64,
     ) -> Tensor {
-        if self.fused(values) && weights.dim() == 1 && values.dim() == 2 {
+        let one_weight = weights.dim() == 1 && values.dim() == 2;
+        let per_head =
+            weights.dim() == 2 && values.dim() == 3 && weights.size()[1] == values.size()[1];
+        if self.fused(values) && (one_weight || per_head) {
             edge_kernels::aggregate(weights, rows, cols, values, num_nodes)
         } else {
             aggregate(weights, rows, cols, values, num_nodes)
