@@ -129,6 +129,44 @@ impl TrimOnGrowth {
     }
 }
 
+/// Hands free pages back when resident memory runs away during a loop: more than `threshold`
+/// bytes above where it stood one check after the last trim (the loop's working set faulted
+/// in again), so that a loop whose freed blocks glibc keeps without reusing them stays near its
+/// working set, while one that only holds its working set is never trimmed.
+pub struct TrimRunaway {
+    threshold: u64,
+    baseline: Option<u64>,
+}
+
+impl TrimRunaway {
+    pub fn new(threshold: u64) -> Self {
+        Self {
+            threshold,
+            baseline: None,
+        }
+    }
+
+    /// The first check (and the first after a trim) sets the baseline; later ones trim past
+    /// the threshold. Says whether it trimmed.
+    pub fn check(&mut self) -> bool {
+        let Some(now) = current_rss_bytes() else {
+            return false;
+        };
+        match self.baseline {
+            Some(baseline) if now.saturating_sub(baseline) > self.threshold => {
+                release_free_memory();
+                self.baseline = None;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.baseline = Some(now);
+                false
+            }
+        }
+    }
+}
+
 /// Hands the allocator's free pages back to the system and resets the peak, so that the next
 /// measurement's peak is its own (as far as glibc allows: memory still in use stays counted).
 pub fn release_and_reset_peak_rss() {
@@ -150,6 +188,24 @@ mod tests {
         assert!(!never.check());
         assert!(soon.check());
         assert_eq!(held.iter().map(|&b| b as usize).sum::<usize>(), 64 << 20);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_runaway_is_measured_from_one_check_after_the_last_trim() {
+        let mut runaway = TrimRunaway::new(16 << 20);
+        assert!(!runaway.check(), "the first check sets the baseline");
+        // 128 MB written and held at each step: far past 16 MB whatever other tests free.
+        let held = vec![1u8; 128 << 20];
+        assert!(runaway.check(), "128 MB above the baseline");
+        assert!(
+            !runaway.check(),
+            "the check after a trim sets the baseline again"
+        );
+        let more = vec![2u8; 128 << 20];
+        assert!(runaway.check());
+        let sum = |v: &[u8]| v.iter().map(|&b| b as usize).sum::<usize>();
+        assert_eq!(sum(&held) + sum(&more), 3 * (128 << 20));
     }
 
     fn cpuinfo(model: &str, flags: &str) -> String {
