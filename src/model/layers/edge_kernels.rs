@@ -73,8 +73,13 @@ pub fn edge_dot(
 /// `b` [M, H, d]: [E, H]. `rows` must be sorted ascending.
 pub fn edge_dot_per_head(a: &Tensor, b: &Tensor, rows: &Tensor, cols: &Tensor) -> Tensor {
     let heads = a.size()[1];
-    let flat = |t: &Tensor| t.reshape([t.size()[0], -1]);
-    call_edge_dot(&flat(a), &flat(b), rows, cols, None, heads).view([-1, heads])
+    call_edge_dot(&rows_of(a), &rows_of(b), rows, cols, None, heads).view([-1, heads])
+}
+
+/// `t` [N, ...] as [N, width] (explicit, so that an empty table reshapes too).
+fn rows_of(t: &Tensor) -> Tensor {
+    let shape = t.size();
+    t.reshape([shape[0], shape[1..].iter().product()])
 }
 
 fn call_edge_dot(
@@ -122,7 +127,7 @@ pub fn aggregate(
     } else {
         1
     };
-    let flat = values.reshape([values.size()[0], -1]);
+    let flat = rows_of(values);
     let mut out = std::ptr::null_mut();
     // SAFETY: every pointer is a live tensor handle.
     let error = unsafe {
