@@ -105,40 +105,33 @@ fn median(samples: &mut [f64]) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// Operations per second of an [m, k] × [k, n] product: the fastest of 15 calls after 2
-/// (a floor takes the best rate the machine reaches).
+/// Seconds of the fastest of 15 calls of `f` after 2 (a floor takes the best rate the machine
+/// reaches).
+fn fastest_seconds(device: Device, mut f: impl FnMut()) -> f64 {
+    (0..17)
+        .map(|_| timed(device, 1, &mut f).as_secs_f64())
+        .skip(2)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Operations per second of an [m, k] × [k, n] product.
 fn product_rate(device: Device, (m, k, n): (i64, i64, i64)) -> f64 {
     let a = Tensor::randn([m, k], (Kind::Float, device));
     let b = Tensor::randn([k, n], (Kind::Float, device));
-    let seconds: Vec<f64> = (0..17)
-        .map(|_| {
-            timed(device, 1, || {
-                let _ = a.matmul(&b);
-            })
-            .as_secs_f64()
+    (2 * m * k * n) as f64
+        / fastest_seconds(device, || {
+            let _ = a.matmul(&b);
         })
-        .skip(2)
-        .collect();
-    (2 * m * k * n) as f64 / seconds.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 /// Bytes per second the machine moves through memory: a copy between two 64 MB float arrays
-/// (read and write counted), the fastest of 15 after 2. Element-wise passes over tensors
-/// larger than the caches cannot run faster than this.
+/// (read and write counted). Element-wise passes over tensors larger than the caches cannot
+/// run faster than this.
 fn memory_rate(device: Device) -> f64 {
     let elements: i64 = 16 << 20;
     let source = Tensor::ones([elements], (Kind::Float, device));
     let mut target = Tensor::zeros([elements], (Kind::Float, device));
-    let seconds: Vec<f64> = (0..17)
-        .map(|_| {
-            timed(device, 1, || {
-                target.copy_(&source);
-            })
-            .as_secs_f64()
-        })
-        .skip(2)
-        .collect();
-    (2 * 4 * elements) as f64 / seconds.iter().copied().fold(f64::INFINITY, f64::min)
+    (2 * 4 * elements) as f64 / fastest_seconds(device, || target.copy_(&source))
 }
 
 /// A split's graphs in the forms the models read: with codes, items only, and the

@@ -102,7 +102,8 @@ pub fn hgt_forward(
     let keys = per_relation(&k, &p.w_attention).reshape([-1, heads, d]);
     // The eager branches keep the operators (and their order) of the original layer, so eager
     // runs give the numbers they always gave.
-    let products = if edges.fused(h) {
+    let fused = edges.fused(h);
+    let products = if fused {
         edge_kernels::edge_dot_per_head(&q, &keys, &e.rows, &source)
     } else {
         (keys.index_select(0, &source) * q.index_select(0, &e.rows)).sum_dim_intlist(
@@ -115,7 +116,7 @@ pub fn hgt_forward(
     let weights = segment_softmax(&logits, &e.rows, b.num_nodes);
     let weights = dropout(&weights, attention_dropout, train);
     let values = per_relation(&v, &p.w_message).reshape([-1, heads, d]);
-    let aggregated = if edges.fused(h) {
+    let aggregated = if fused {
         edge_kernels::aggregate(&weights, &e.rows, &source, &values, t)
     } else {
         let messages = values.index_select(0, &source) * weights.unsqueeze(-1);
